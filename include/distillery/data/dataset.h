@@ -1,0 +1,88 @@
+#pragma once
+/// @file data/dataset.h
+/// In-memory image-classification data sets and the batches sliced from them.
+/// Everything stays as whole tensors: a batch is an `index_select` of rows, never a
+/// per-example collation, so training is bound by compute, not by data loading.
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace distillery::data {
+
+/// A labeled (or unlabeled) image set held in memory.
+struct Dataset {
+  /// `[N, channels, height, width]` float32, already normalised.
+  torch::Tensor images;
+  /// `[N]` int64 class indices in [0, num_classes), or an undefined tensor for an unlabeled
+  /// transfer set.
+  torch::Tensor labels;
+  /// Number of classes C (10 for MNIST and Fashion-MNIST).
+  int64_t num_classes = 0;
+
+  /// Number of examples N.
+  int64_t size() const { return images.defined() ? images.size(0) : 0; }
+  /// Whether `labels` holds hard targets.
+  bool labeled() const { return labels.defined(); }
+  /// The first `count` examples (all of them when `count` >= N); shares storage.
+  Dataset head(int64_t count) const;
+};
+
+/// Which half of an IDX data set to read.
+enum class Split { kTrain, kTest };
+
+/// Per-channel normalisation `(x / 255 - mean) / std` applied when a set is loaded.
+struct Normalization {
+  /// Mean of the pixel values scaled to [0, 1].
+  double mean = 0.0;
+  /// Standard deviation of the pixel values scaled to [0, 1]; must be > 0.
+  double std = 1.0;
+};
+
+/// Normalisation of Fashion-MNIST's training images (mean 0.2860, std 0.3530).
+inline constexpr Normalization kFashionMnistNormalization{0.2860, 0.3530};
+/// Normalisation of MNIST's training images (mean 0.1307, std 0.3081).
+inline constexpr Normalization kMnistNormalization{0.1307, 0.3081};
+
+/// Loads an MNIST-format split (MNIST or Fashion-MNIST) from `directory`, which holds
+/// `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`, `t10k-images-idx3-ubyte[.gz]`
+/// and `t10k-labels-idx1-ubyte[.gz]`.
+/// @returns images `[N, 1, rows, cols]` float32 normalised by `normalization`, labels `[N]`
+/// int64, `num_classes` = 10.
+/// Throws std::runtime_error naming the file when a file is missing or malformed, when image
+/// and label counts differ, or when a label is outside [0, 10).
+Dataset load_mnist_format(const std::string& directory, Split split,
+                          Normalization normalization = kFashionMnistNormalization);
+
+/// Iterates over a data set in batches of row indices, shuffled each epoch from a seeded
+/// generator (or in order), so that the same seed gives the same batch order everywhere.
+/// Example:
+///     BatchSampler sampler(train.size(), 128, /*shuffle=*/true, /*seed=*/0);
+///     for (int epoch = 0; epoch < 10; ++epoch) {
+///       sampler.reset(epoch);
+///       while (auto idx = sampler.next()) { auto x = train.images.index_select(0, *idx); }
+///     }
+class BatchSampler {
+ public:
+  /// @param size number of examples N (> 0); @param batch_size B (> 0); the last batch of an
+  /// epoch may be smaller. Throws c10::Error if either is not positive.
+  BatchSampler(int64_t size, int64_t batch_size, bool shuffle, uint64_t seed);
+  /// Starts epoch `epoch`: the permutation is a function of (seed, epoch) only.
+  void reset(int64_t epoch);
+  /// The next batch's indices, `[B]` int64, or nullopt at the end of the epoch.
+  std::optional<torch::Tensor> next();
+  /// Number of batches per epoch, ceil(N / B).
+  int64_t batches_per_epoch() const { return (size_ + batch_size_ - 1) / batch_size_; }
+
+ private:
+  int64_t size_;
+  int64_t batch_size_;
+  bool shuffle_;
+  uint64_t seed_;
+  int64_t position_ = 0;
+  torch::Tensor order_;
+};
+
+}  // namespace distillery::data

@@ -1,0 +1,43 @@
+#pragma once
+/// @file metrics.h
+/// Evaluation of a classifier on a labeled data set.
+
+#include <torch/nn/modules/container/any.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+
+#include "distillery/data/dataset.h"
+
+namespace distillery {
+
+/// Results of evaluating a classifier on a labeled set.
+struct EvalResult {
+  /// Number of examples evaluated.
+  int64_t examples = 0;
+  /// Misclassified examples (argmax of the logits differs from the label); the paper reports
+  /// "test errors" out of 10,000 MNIST test images (Hinton et al. 2015, §3).
+  int64_t errors = 0;
+  /// 1 - errors / examples, in [0, 1].
+  double accuracy = 0.0;
+  /// Mean negative log-likelihood of the labels at T = 1 (nats per example).
+  double nll = 0.0;
+};
+
+/// A function from a batch of inputs `[B, ...]` to logits `[B, C]`.
+using LogitsFunction = std::function<torch::Tensor(const torch::Tensor&)>;
+
+/// Computes `logits_fn` over `dataset` in batches of `batch_size` (on `device`) and
+/// compares with its labels. Runs under NoGradGuard; the caller sets eval mode.
+/// Throws c10::Error if the set is unlabeled or empty, or the logits are not `[B, C]` with C
+/// equal to `dataset.num_classes`.
+EvalResult evaluate(const LogitsFunction& logits_fn, const data::Dataset& dataset,
+                    int64_t batch_size = 1000, torch::Device device = torch::kCPU);
+
+/// Logits of `logits_fn` for every example of `images` (`[N, ...]`), computed in batches
+/// without autograd, returned on the CPU as `[N, C]` float32.
+torch::Tensor compute_logits(const LogitsFunction& logits_fn, const torch::Tensor& images,
+                             int64_t batch_size = 1000, torch::Device device = torch::kCPU);
+
+}  // namespace distillery

@@ -1,0 +1,110 @@
+#pragma once
+/// @file models.h
+/// The model zoo: classifiers built by name from JSON, their size (parameters) and cost
+/// (multiply-adds per image), and saving / loading them together with their architecture.
+/// Every model is a `torch::nn::Sequential` mapping `[B, C_in, H, W]` float32 images to
+/// `[B, classes]` logits.
+
+#include <torch/nn/modules/container/sequential.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace distillery {
+
+/// Shape of one input image, `[channels, height, width]` (1 x 28 x 28 for MNIST).
+struct InputShape {
+  int64_t channels = 1;
+  int64_t height = 28;
+  int64_t width = 28;
+};
+
+/// Multi-layer perceptron: flatten, then `hidden.size()` Linear + ReLU (+ Dropout) layers,
+/// then a Linear head. The small nets of Hinton et al. 2015, §3, are MLPs.
+struct MLPOptions {
+  /// Widths of the hidden layers, e.g. {800, 800}; may be empty (a linear classifier).
+  TORCH_ARG(std::vector<int64_t>, hidden) = std::vector<int64_t>{800, 800};
+  /// Dropout probability after each hidden layer, in [0, 1); 0 disables it.
+  TORCH_ARG(double, dropout) = 0.0;
+};
+
+/// Small convolutional net: per entry of `channels` a `kernel_size` convolution ("same"
+/// padding), optional BatchNorm, ReLU and 2x2 max-pooling; then flatten, Dropout, the `hidden`
+/// Linear + ReLU + Dropout layers and a Linear head.
+struct ConvNetOptions {
+  /// Output channels of each convolution block, e.g. {32, 64}; at least one.
+  TORCH_ARG(std::vector<int64_t>, channels) = std::vector<int64_t>{32, 64};
+  /// Square kernel size, odd, >= 1.
+  TORCH_ARG(int64_t, kernel_size) = 3;
+  /// Widths of the fully connected hidden layers after the convolutions.
+  TORCH_ARG(std::vector<int64_t>, hidden) = std::vector<int64_t>{512};
+  /// Dropout probability before each fully connected layer, in [0, 1).
+  TORCH_ARG(double, dropout) = 0.3;
+  /// Whether each convolution is followed by BatchNorm2d.
+  TORCH_ARG(bool, batch_norm) = true;
+};
+
+/// Builds an MLP for `input` images and `num_classes` outputs.
+/// Throws c10::Error on a non-positive width, class count or dropout outside [0, 1).
+torch::nn::Sequential make_mlp(const MLPOptions& options, InputShape input, int64_t num_classes);
+
+/// Builds a ConvNet for `input` images and `num_classes` outputs.
+/// Throws c10::Error on bad options or when pooling would shrink the image below 1 x 1.
+torch::nn::Sequential make_convnet(const ConvNetOptions& options, InputShape input,
+                                   int64_t num_classes);
+
+/// Builds a model from the options object of one architecture (without "architecture").
+using ModelFactory = std::function<torch::nn::Sequential(
+    const nlohmann::json& options, const std::string& path, InputShape input, int64_t classes)>;
+
+/// Adds an architecture to the registry under `name` (adding a model is one header, one
+/// source, one call here and it is picked up by every test that loops over `list_models()`).
+/// Throws std::invalid_argument if the name is taken.
+void register_model(const std::string& name, ModelFactory factory);
+
+/// Names of all registered architectures, sorted ("convnet", "mlp", ...).
+std::vector<std::string> list_models();
+
+/// Builds a model from a JSON spec such as `{"architecture": "mlp", "hidden": [800, 800]}`.
+/// @param path  the spec's dotted location in its config, used in error messages.
+/// Throws ConfigError naming the key when the architecture is unknown (listing the known
+/// ones), a key is unknown, or a value has the wrong type; c10::Error on invalid values.
+torch::nn::Sequential build_model(const nlohmann::json& spec, InputShape input,
+                                  int64_t num_classes, const std::string& path = "model");
+
+/// Number of trainable scalars (parameters with requires_grad; buffers excluded).
+int64_t count_parameters(const torch::nn::Module& model);
+
+/// Multiply-adds of one forward pass for one image, counted analytically over the
+/// Sequential's Linear and Conv2d layers (each output element of a convolution costs
+/// in_channels / groups * kernel area multiply-adds). Element-wise layers count as 0.
+/// Throws c10::Error if the model cannot run on an image of shape `input`.
+int64_t count_multiply_adds(torch::nn::Sequential& model, InputShape input);
+
+/// A model read back by `load_model`, with what is needed to rebuild it.
+struct SavedModel {
+  /// The rebuilt model with the saved weights and buffers, in eval mode.
+  torch::nn::Sequential model;
+  /// The architecture spec it was built from.
+  nlohmann::json spec;
+  /// Image shape it expects.
+  InputShape input;
+  /// Number of output classes.
+  int64_t num_classes = 0;
+};
+
+/// Saves weights, buffers and the architecture spec in one `torch::save` archive, atomically.
+/// Throws std::runtime_error naming the path on I/O failure.
+void save_model(const std::string& path, torch::nn::Sequential& model, const nlohmann::json& spec,
+                InputShape input, int64_t num_classes);
+
+/// Loads a file written by `save_model`, rebuilding the architecture from the stored spec.
+/// Throws std::runtime_error naming the path if it is missing, not such an archive, or its
+/// weights do not fit the stored architecture.
+SavedModel load_model(const std::string& path);
+
+}  // namespace distillery

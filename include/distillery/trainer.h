@@ -1,0 +1,130 @@
+#pragma once
+/// @file trainer.h
+/// The training loop: a model on hard labels, and a student distilled from a teacher over a
+/// transfer set (Hinton et al. 2015, §2). Progress, logging and metrics files are callbacks.
+
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "distillery/data/dataset.h"
+#include "distillery/losses.h"
+#include "distillery/metrics.h"
+#include "distillery/teacher.h"
+
+namespace distillery {
+
+/// Optimiser, schedule and loop settings shared by teacher training and distillation.
+struct TrainerOptions {
+  /// Passes over the training / transfer set, >= 1.
+  TORCH_ARG(int64_t, epochs) = 10;
+  /// Examples per step, >= 1.
+  TORCH_ARG(int64_t, batch_size) = 128;
+  /// "adam" or "sgd" (SGD with Nesterov momentum when momentum > 0).
+  TORCH_ARG(std::string, optimizer) = "adam";
+  /// Initial learning rate, > 0.
+  TORCH_ARG(double, learning_rate) = 1e-3;
+  /// SGD momentum in [0, 1); ignored by Adam.
+  TORCH_ARG(double, momentum) = 0.9;
+  /// L2 weight decay (coupled, as in torch.optim), >= 0.
+  TORCH_ARG(double, weight_decay) = 0.0;
+  /// "constant", "cosine" (per step, to 0 at the end) or "step" (times `lr_gamma` every
+  /// `lr_step_epochs` epochs).
+  TORCH_ARG(std::string, lr_schedule) = "cosine";
+  /// Epochs between decays of the "step" schedule, >= 1.
+  TORCH_ARG(int64_t, lr_step_epochs) = 5;
+  /// Decay factor of the "step" schedule, in (0, 1].
+  TORCH_ARG(double, lr_gamma) = 0.1;
+  /// Seed of the batch order and of dropout; the same seed gives the same run.
+  TORCH_ARG(uint64_t, seed) = 0;
+  /// Intra-op CPU threads; 0 keeps LibTorch's default.
+  TORCH_ARG(int64_t, threads) = 0;
+  /// Device to train on ("cpu", "cuda", "cuda:1").
+  TORCH_ARG(std::string, device) = "cpu";
+  /// Batch size used for evaluation and for computing teacher logits.
+  TORCH_ARG(int64_t, eval_batch_size) = 1000;
+};
+
+/// Checks every field of `options`. Throws c10::Error naming the field and its value.
+void validate(const TrainerOptions& options);
+
+/// Progress of one step, passed to `Callback::on_batch_end`.
+struct BatchProgress {
+  /// What is being trained, e.g. "teacher", "student_scratch", "student_distilled".
+  std::string phase;
+  int64_t epoch = 0;    ///< 1-based epoch
+  int64_t epochs = 0;   ///< total epochs
+  int64_t batch = 0;    ///< 1-based batch within the epoch
+  int64_t batches = 0;  ///< batches per epoch
+  double samples_per_second = 0.0;  ///< over the epoch so far
+  double eta_seconds = 0.0;         ///< estimated time left for this phase
+};
+
+/// Results of one epoch, passed to `Callback::on_epoch_end`.
+struct EpochMetrics {
+  std::string phase;       ///< as in BatchProgress
+  int64_t epoch = 0;       ///< 1-based
+  int64_t epochs = 0;      ///< total epochs
+  double train_loss = 0;   ///< mean training objective over the epoch's batches
+  double learning_rate = 0;  ///< learning rate at the end of the epoch
+  double seconds = 0;      ///< wall time of the epoch's training steps (excludes evaluation)
+  double samples_per_second = 0;  ///< training throughput over the epoch
+  EvalResult test;         ///< evaluation on the test set after the epoch
+};
+
+/// Hooks called by the training loop; override what you need.
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  /// Before the first epoch of a phase.
+  virtual void on_train_begin(const std::string& /*phase*/, int64_t /*epochs*/) {}
+  /// After every optimiser step.
+  virtual void on_batch_end(const BatchProgress& /*progress*/) {}
+  /// After every epoch's evaluation.
+  virtual void on_epoch_end(const EpochMetrics& /*metrics*/) {}
+  /// After the last epoch.
+  virtual void on_train_end(const std::string& /*phase*/) {}
+};
+
+/// The outcome of a training phase.
+struct TrainResult {
+  /// Test-set evaluation after the last epoch.
+  EvalResult test;
+  /// Wall time of all training steps, in seconds (excludes evaluation).
+  double train_seconds = 0;
+  /// One entry per epoch.
+  std::vector<EpochMetrics> history;
+};
+
+/// Trains `model` on the hard labels of `train_set` with cross-entropy, evaluating on
+/// `test_set` after each epoch. The model is left in eval mode on `options.device()`.
+/// Throws c10::Error on invalid options, an unlabeled set, or a class count the model does
+/// not produce; std::runtime_error when the loss becomes NaN or infinite (with the epoch and
+/// batch, and advice to lower the learning rate).
+/// Example: `auto r = train_supervised(net, train, test, TrainerOptions().epochs(5), "teacher");`
+TrainResult train_supervised(torch::nn::Sequential& model, const data::Dataset& train_set,
+                             const data::Dataset& test_set, const TrainerOptions& options,
+                             const std::string& phase = "train",
+                             const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+
+/// Distils `student` from `teacher` over `transfer_set` with `functional::kd_loss`
+/// (Hinton et al. 2015, §2). The teacher logits are computed once, before the first epoch:
+/// the teacher is frozen and deterministic (eval mode) and the transfer set is not augmented,
+/// so this is exactly the same objective as running the teacher on every batch, at a
+/// fraction of the cost. An unlabeled transfer set trains on the soft term alone (alpha is
+/// taken as 1). Throws as `train_supervised`, and c10::Error when the teacher's class count
+/// differs from the student's (both counts in the message).
+/// Example:
+///     Teacher teacher(trained_net);
+///     distill(student, teacher, train, test, TrainerOptions(), KDLossOptions().temperature(4));
+TrainResult distill(torch::nn::Sequential& student, Teacher& teacher,
+                    const data::Dataset& transfer_set, const data::Dataset& test_set,
+                    const TrainerOptions& options, const KDLossOptions& loss_options,
+                    const std::string& phase = "distill",
+                    const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+
+}  // namespace distillery

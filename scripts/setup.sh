@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything distillery needs on a fresh Debian 12/13 machine and builds it in
+# build/ (Release). Idempotent: a second run installs nothing and only rebuilds what changed.
+#
+#   scripts/setup.sh            # install + configure + build
+#   SKIP_APT=1 scripts/setup.sh # when the system packages are already there (no root)
+#
+# LibTorch comes from `pip install torch==2.13.0` (CPU build) in .venv/. To use an official
+# LibTorch instead: cmake -S . -B build -DCMAKE_PREFIX_PATH=/path/to/libtorch
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(build-essential cmake ninja-build python3-venv pkg-config
+              libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev zlib1g-dev
+              dataset-fashion-mnist)
+TORCH_VERSION=2.13.0
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 && -z "${SKIP_APT:-}" ]]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  echo "setup: creating .venv with torch==$TORCH_VERSION (CPU)"
+  python3 -m venv .venv
+  # Pinned exactly: a looser requirement pulls a CUDA build of several GB.
+  .venv/bin/pip install -q "torch==$TORCH_VERSION" numpy
+fi
+
+TORCH_PREFIX=$(.venv/bin/python -c 'import torch; print(torch.utils.cmake_prefix_path)')
+GENERATOR=()
+command -v ninja >/dev/null && GENERATOR=(-G Ninja)
+if [[ ! -f build/CMakeCache.txt ]]; then
+  cmake -S . -B build "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DPython3_EXECUTABLE="$PWD/.venv/bin/python"
+fi
+cmake --build build --parallel "$(nproc)"

@@ -1,0 +1,231 @@
+#include "distillery/models.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+#include "distillery/io.h"
+#include "distillery/json_fields.h"
+
+namespace distillery {
+namespace {
+
+void check_widths(const std::vector<int64_t>& widths, const char* what) {
+  for (auto w : widths) TORCH_CHECK(w > 0, what, " must be positive, got ", w);
+}
+
+void check_dropout(double p) {
+  TORCH_CHECK(p >= 0.0 && p < 1.0, "dropout must be in [0, 1), got ", p);
+}
+
+torch::nn::Sequential mlp_from_json(const nlohmann::json& json, const std::string& path,
+                                    InputShape input, int64_t classes) {
+  ObjectReader r(json, path);
+  MLPOptions options;
+  options.hidden(r.get("hidden", options.hidden()));
+  options.dropout(r.get("dropout", options.dropout()));
+  r.finish();
+  return make_mlp(options, input, classes);
+}
+
+torch::nn::Sequential convnet_from_json(const nlohmann::json& json, const std::string& path,
+                                        InputShape input, int64_t classes) {
+  ObjectReader r(json, path);
+  ConvNetOptions options;
+  options.channels(r.get("channels", options.channels()));
+  options.kernel_size(r.get("kernel_size", options.kernel_size()));
+  options.hidden(r.get("hidden", options.hidden()));
+  options.dropout(r.get("dropout", options.dropout()));
+  options.batch_norm(r.get("batch_norm", options.batch_norm()));
+  r.finish();
+  return make_convnet(options, input, classes);
+}
+
+std::map<std::string, ModelFactory>& registry() {
+  static std::map<std::string, ModelFactory> models{{"mlp", mlp_from_json},
+                                                   {"convnet", convnet_from_json}};
+  return models;
+}
+
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+constexpr const char* kSpecKey = "distillery.spec";
+constexpr const char* kWeightsKey = "distillery.model";
+
+}  // namespace
+
+torch::nn::Sequential make_mlp(const MLPOptions& options, InputShape input, int64_t num_classes) {
+  TORCH_CHECK(num_classes > 0, "num_classes must be positive, got ", num_classes);
+  check_widths(options.hidden(), "MLP hidden width");
+  check_dropout(options.dropout());
+  torch::nn::Sequential net;
+  net->push_back(torch::nn::Flatten());
+  int64_t width = input.channels * input.height * input.width;
+  for (const auto hidden : options.hidden()) {
+    net->push_back(torch::nn::Linear(width, hidden));
+    net->push_back(torch::nn::ReLU());
+    if (options.dropout() > 0) net->push_back(torch::nn::Dropout(options.dropout()));
+    width = hidden;
+  }
+  net->push_back(torch::nn::Linear(width, num_classes));
+  return net;
+}
+
+torch::nn::Sequential make_convnet(const ConvNetOptions& options, InputShape input,
+                                   int64_t num_classes) {
+  TORCH_CHECK(num_classes > 0, "num_classes must be positive, got ", num_classes);
+  TORCH_CHECK(!options.channels().empty(), "ConvNet needs at least one convolution channel count");
+  check_widths(options.channels(), "ConvNet channel count");
+  check_widths(options.hidden(), "ConvNet hidden width");
+  check_dropout(options.dropout());
+  const int64_t k = options.kernel_size();
+  TORCH_CHECK(k >= 1 && k % 2 == 1, "ConvNet kernel_size must be odd and >= 1, got ", k);
+  torch::nn::Sequential net;
+  int64_t channels = input.channels, height = input.height, width = input.width;
+  for (const auto out : options.channels()) {
+    TORCH_CHECK(height >= 2 && width >= 2, "ConvNet has too many pooling stages for a ",
+                input.height, "x", input.width, " image");
+    net->push_back(torch::nn::Conv2d(
+        torch::nn::Conv2dOptions(channels, out, k).padding(k / 2).bias(!options.batch_norm())));
+    if (options.batch_norm()) net->push_back(torch::nn::BatchNorm2d(out));
+    net->push_back(torch::nn::ReLU());
+    net->push_back(torch::nn::MaxPool2d(2));
+    channels = out;
+    height /= 2;
+    width /= 2;
+  }
+  net->push_back(torch::nn::Flatten());
+  int64_t features = channels * height * width;
+  for (const auto hidden : options.hidden()) {
+    if (options.dropout() > 0) net->push_back(torch::nn::Dropout(options.dropout()));
+    net->push_back(torch::nn::Linear(features, hidden));
+    net->push_back(torch::nn::ReLU());
+    features = hidden;
+  }
+  if (options.dropout() > 0) net->push_back(torch::nn::Dropout(options.dropout()));
+  net->push_back(torch::nn::Linear(features, num_classes));
+  return net;
+}
+
+void register_model(const std::string& name, ModelFactory factory) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  if (!registry().emplace(name, std::move(factory)).second) {
+    throw std::invalid_argument("model architecture '" + name + "' is already registered");
+  }
+}
+
+std::vector<std::string> list_models() {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  std::vector<std::string> names;
+  for (const auto& item : registry()) names.push_back(item.first);
+  return names;
+}
+
+torch::nn::Sequential build_model(const nlohmann::json& spec, InputShape input,
+                                  int64_t num_classes, const std::string& path) {
+  if (!spec.is_object()) {
+    throw ConfigError(path + ": expected a JSON object, got " + std::string(spec.type_name()));
+  }
+  if (!spec.contains("architecture") || !spec.at("architecture").is_string()) {
+    throw ConfigError(path + ".architecture: required string is missing (one of: " +
+                      nlohmann::json(list_models()).dump() + ")");
+  }
+  const auto name = spec.at("architecture").get<std::string>();
+  ModelFactory factory;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    const auto it = registry().find(name);
+    if (it == registry().end()) {
+      std::string known;
+      for (const auto& item : registry()) known += (known.empty() ? "" : ", ") + item.first;
+      throw ConfigError(path + ".architecture: unknown architecture '" + name +
+                        "' (known: " + known + ")");
+    }
+    factory = it->second;
+  }
+  auto options = spec;
+  options.erase("architecture");
+  return factory(options, path, input, num_classes);
+}
+
+int64_t count_parameters(const torch::nn::Module& model) {
+  int64_t total = 0;
+  for (const auto& p : model.parameters()) {
+    if (p.requires_grad()) total += p.numel();
+  }
+  return total;
+}
+
+int64_t count_multiply_adds(torch::nn::Sequential& model, InputShape input) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  int64_t total = 0;
+  auto x = torch::zeros({1, input.channels, input.height, input.width});
+  for (auto& layer : *model) {
+    auto y = layer.forward(x);
+    if (auto* linear = layer.ptr()->as<torch::nn::Linear>()) {
+      total += linear->weight.numel();
+    } else if (auto* conv = layer.ptr()->as<torch::nn::Conv2d>()) {
+      // Each output element: (in_channels / groups) * kh * kw multiply-adds.
+      total += y.numel() / y.size(1) * conv->weight.numel();
+    }
+    x = y;
+  }
+  model->train(was_training);
+  return total;
+}
+
+void save_model(const std::string& path, torch::nn::Sequential& model, const nlohmann::json& spec,
+                InputShape input, int64_t num_classes) {
+  nlohmann::json header = {{"spec", spec},
+                           {"input", {input.channels, input.height, input.width}},
+                           {"num_classes", num_classes},
+                           {"format", "distillery-model-1"}};
+  write_atomic_with(path, [&](const std::string& tmp) {
+    torch::serialize::OutputArchive archive;
+    archive.write(kSpecKey, c10::IValue(header.dump()));
+    torch::serialize::OutputArchive weights;
+    model->save(weights);
+    archive.write(kWeightsKey, weights);
+    archive.save_to(tmp);
+  });
+}
+
+SavedModel load_model(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path + ": cannot load model archive: " + e.what_without_backtrace());
+  }
+  c10::IValue header_value;
+  if (!archive.try_read(kSpecKey, header_value) || !header_value.isString()) {
+    throw std::runtime_error(path + ": not a distillery model file (no architecture record); "
+                             "save models with distillery::save_model");
+  }
+  SavedModel out;
+  try {
+    const auto header = nlohmann::json::parse(header_value.toStringRef());
+    out.spec = header.at("spec");
+    const auto shape = header.at("input").get<std::vector<int64_t>>();
+    out.input = InputShape{shape.at(0), shape.at(1), shape.at(2)};
+    out.num_classes = header.at("num_classes").get<int64_t>();
+    out.model = build_model(out.spec, out.input, out.num_classes, path + ":spec");
+    torch::serialize::InputArchive weights;
+    if (!archive.try_read(kWeightsKey, weights)) throw std::runtime_error("no weights record");
+    out.model->load(weights);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": damaged model file: " + e.what());
+  }
+  out.model->eval();
+  return out;
+}
+
+}  // namespace distillery

@@ -1,0 +1,191 @@
+// End-to-end tests of the `distillery` program and the example, on tiny IDX files written here.
+
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "distillery/config.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using distillery::test::slurp;
+using distillery::test::TempDir;
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Run run_command(const std::string& command, const TempDir& dir) {
+  const std::string log = dir.file("command.log");
+  const int status = std::system((command + " > " + log + " 2>&1 < /dev/null").c_str());
+  Run r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.output = slurp(log);
+  return r;
+}
+
+std::string tiny_config(const std::string& data_dir, const std::string& out_dir) {
+  nlohmann::json c = {
+      {"name", "tiny"},
+      {"out_dir", out_dir},
+      {"threads", 1},
+      {"data", {{"dir", data_dir}}},
+      {"teacher",
+       {{"model", {{"architecture", "convnet"}, {"channels", {4, 8}}, {"hidden", {32}}}},
+        {"training", {{"epochs", 6}, {"batch_size", 32}, {"learning_rate", 0.003}}}}},
+      {"student",
+       {{"model", {{"architecture", "mlp"}, {"hidden", {16}}}},
+        {"training", {{"epochs", 3}, {"batch_size", 32}}}}},
+      {"distillation", {{"temperature", 2.0}, {"alpha", 0.5}}}};
+  return c.dump(2);
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(data_dir);
+    distillery::test::write_tiny_mnist(data_dir, 300, 100, /*gzip=*/true);
+    write(config, tiny_config(data_dir, out_dir));
+  }
+  static void write(const std::string& path, const std::string& text) {
+    distillery::test::write_bytes(path, std::vector<uint8_t>(text.begin(), text.end()));
+  }
+  std::string cli(const std::string& args) const { return std::string(DISTILLERY_CLI) + " " + args; }
+
+  TempDir dir;
+  std::string data_dir = dir.file("data");
+  std::string out_dir = dir.file("out");
+  std::string config = dir.file("exp.json");
+};
+
+TEST_F(CliTest, RunWritesResultsConfigMetricsAndModels) {
+  const auto r = run_command(cli("run " + config), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto results = nlohmann::json::parse(slurp(out_dir + "/results.json"));
+  for (const char* name : {"teacher", "student_scratch", "student_distilled"}) {
+    const auto& m = results.at(name);
+    EXPECT_EQ(m.at("test_examples"), 100) << name;
+    const auto errors = m.at("test_errors").get<int64_t>();
+    EXPECT_GE(errors, 0);
+    EXPECT_NEAR(m.at("test_accuracy").get<double>(), 1.0 - errors / 100.0, 1e-12) << name;
+    EXPECT_GT(m.at("parameters").get<int64_t>(), 0) << name;
+    EXPECT_GT(m.at("multiply_adds").get<int64_t>(), 0) << name;
+    EXPECT_GT(m.at("train_seconds").get<double>(), 0.0) << name;
+    EXPECT_TRUE(fs::exists(out_dir + "/" + name + ".pt")) << name;
+  }
+  // The planted squares are trivially separable: the teacher must learn them.
+  EXPECT_LE(results.at("teacher").at("test_errors").get<int64_t>(), 10);
+  // Both students are the same architecture.
+  EXPECT_EQ(results.at("student_scratch").at("parameters"),
+            results.at("student_distilled").at("parameters"));
+  EXPECT_EQ(results.at("student_scratch").at("parameters"), 784 * 16 + 16 + 16 * 10 + 10);
+  // Resolved config beside the results, parseable and complete.
+  const auto resolved = distillery::load_config(out_dir + "/config.json");
+  EXPECT_EQ(resolved.student.training.epochs(), 3);
+  EXPECT_EQ(resolved.teacher.training.optimizer(), "adam");
+  // metrics.jsonl: 6 teacher epochs + 3 + 3 student epochs.
+  std::istringstream lines(slurp(out_dir + "/metrics.jsonl"));
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) ++count;
+  EXPECT_EQ(count, 12);
+  EXPECT_NE(r.output.find("student_distilled"), std::string::npos) << r.output;
+
+  // evaluate agrees with what run reported.
+  const auto e = run_command(cli("evaluate " + out_dir + "/teacher.pt --json --data " + data_dir), dir);
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  const auto eval = nlohmann::json::parse(e.output.substr(e.output.find('{')));
+  EXPECT_EQ(eval.at("test_errors"), results.at("teacher").at("test_errors"));
+  EXPECT_EQ(eval.at("parameters"), results.at("teacher").at("parameters"));
+}
+
+TEST_F(CliTest, TrainTrainsOneModel) {
+  const auto r = run_command(cli("train " + config + " --model student --out-dir " + out_dir), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(out_dir + "/student.pt"));
+  EXPECT_FALSE(fs::exists(out_dir + "/teacher.pt"));
+}
+
+TEST_F(CliTest, MalformedJsonFailsWithFileAndPosition) {
+  write(config, "{\"name\": \"x\",,}");
+  const auto r = run_command(cli("run " + config), dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find(config + ": malformed JSON at line 1, column 14"), std::string::npos)
+      << r.output;
+}
+
+TEST_F(CliTest, UnknownKeyFailsNamingFileAndKey) {
+  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  c["distillation"]["temprature"] = 3;
+  write(config, c.dump());
+  const auto r = run_command(cli("run " + config), dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find(config + ": distillation.temprature: unknown key"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(out_dir + "/results.json"));
+}
+
+TEST_F(CliTest, WrongTypeFailsNamingFileAndKey) {
+  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  c["student"]["training"]["learning_rate"] = "fast";
+  write(config, c.dump());
+  const auto r = run_command(cli("run " + config), dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find(config + ": student.training.learning_rate: expected a number, got "
+                                   "string (\"fast\")"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST_F(CliTest, MissingDataDirectoryFailsWithAdvice) {
+  const auto r = run_command(cli("run " + config + " --data " + dir.file("nowhere")), dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("data file not found: neither " + dir.file("nowhere") +
+                          "/train-images-idx3-ubyte nor"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("dataset-fashion-mnist"), std::string::npos) << r.output;
+}
+
+TEST_F(CliTest, MissingConfigAndModelFilesFail) {
+  auto r = run_command(cli("run " + dir.file("absent.json")), dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("cannot open " + dir.file("absent.json")), std::string::npos) << r.output;
+  r = run_command(cli("evaluate " + dir.file("absent.pt") + " --data " + data_dir), dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find(dir.file("absent.pt") + ": cannot load model archive"), std::string::npos)
+      << r.output;
+}
+
+TEST_F(CliTest, NoSubcommandIsAUsageError) {
+  const auto r = run_command(cli(""), dir);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("A subcommand is required"), std::string::npos) << r.output;
+}
+
+TEST_F(CliTest, ExampleProgramDistilsOnTinyData) {
+  const auto r = run_command(std::string(DISTILLERY_EXAMPLE) + " " + data_dir + " 1", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("teacher: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("student: "), std::string::npos) << r.output;
+}
+
+TEST(Configs, EveryShippedConfigIsValid) {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator(DISTILLERY_CONFIG_DIR)) {
+    if (entry.path().extension() != ".json") continue;
+    EXPECT_NO_THROW(distillery::load_config(entry.path().string())) << entry.path();
+    ++count;
+  }
+  EXPECT_GE(count, 1);
+}
+
+}  // namespace

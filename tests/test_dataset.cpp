@@ -1,0 +1,87 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "distillery/data/dataset.h"
+#include "test_util.h"
+
+namespace dd = distillery::data;
+using distillery::test::TempDir;
+
+namespace {
+
+constexpr const char* kFashionMnist = "/usr/share/datasets/fashion-mnist";
+
+TEST(Dataset, LoadsTinyMnistFormatSet) {
+  TempDir dir;
+  distillery::test::write_tiny_mnist(dir.path(), 50, 20, /*gzip=*/true);
+  const auto train = dd::load_mnist_format(dir.path(), dd::Split::kTrain, {0.5, 0.25});
+  EXPECT_EQ(train.images.sizes(), (std::vector<int64_t>{50, 1, 28, 28}));
+  EXPECT_EQ(train.images.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(train.labels.scalar_type(), torch::kInt64);
+  EXPECT_EQ(train.num_classes, 10);
+  EXPECT_EQ(train.labels[13].item<int64_t>(), 3);
+  // Pixel 0 is background noise in [0, 60]: (x / 255 - 0.5) / 0.25 lies in [-2, -1.06].
+  const double corner = train.images[0][0][0][0].item<double>();
+  EXPECT_GE(corner, -2.0);
+  EXPECT_LE(corner, (60.0 / 255 - 0.5) / 0.25 + 1e-6);
+  EXPECT_EQ(dd::load_mnist_format(dir.path(), dd::Split::kTest).size(), 20);
+}
+
+TEST(Dataset, MismatchedImageAndLabelCountsAreAnError) {
+  TempDir dir;
+  distillery::test::write_tiny_mnist(dir.path(), 10, 10, false);
+  distillery::test::write_bytes(dir.file("train-labels-idx1-ubyte"),
+                                distillery::test::idx_bytes({9}, std::vector<uint8_t>(9, 1)));
+  try {
+    dd::load_mnist_format(dir.path(), dd::Split::kTrain);
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), dir.file("train-images-idx3-ubyte") + " holds 10 images but " +
+                                         dir.file("train-labels-idx1-ubyte") + " holds 9 labels");
+  }
+}
+
+TEST(Dataset, LabelOutOfRangeIsAnError) {
+  TempDir dir;
+  distillery::test::write_tiny_mnist(dir.path(), 10, 10, false);
+  distillery::test::write_bytes(dir.file("t10k-labels-idx1-ubyte"),
+                                distillery::test::idx_bytes({10}, std::vector<uint8_t>(10, 12)));
+  try {
+    dd::load_mnist_format(dir.path(), dd::Split::kTest);
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              dir.file("t10k-labels-idx1-ubyte") + ": label 12 is outside [0, 10)");
+  }
+}
+
+TEST(Dataset, RealFashionMnistHasTheKnownShapeAndBalance) {
+  if (!std::filesystem::exists(kFashionMnist)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const auto test = dd::load_mnist_format(kFashionMnist, dd::Split::kTest);
+  EXPECT_EQ(test.images.sizes(), (std::vector<int64_t>{10000, 1, 28, 28}));
+  // Every Fashion-MNIST class has exactly 1,000 test images.
+  EXPECT_TRUE(torch::equal(torch::bincount(test.labels), torch::full({10}, 1000, torch::kInt64)));
+  // Normalised with the training set's own statistics: mean ~0, std ~1 on the test set too.
+  EXPECT_NEAR(test.images.mean().item<double>(), 0.0, 0.02);
+  EXPECT_NEAR(test.images.std().item<double>(), 1.0, 0.02);
+}
+
+TEST(BatchSampler, CoversEveryIndexOncePerEpochAndIsSeeded) {
+  dd::BatchSampler a(103, 10, true, 7), b(103, 10, true, 7);
+  EXPECT_EQ(a.batches_per_epoch(), 11);
+  std::vector<torch::Tensor> parts;
+  while (auto idx = a.next()) {
+    auto other = b.next();
+    ASSERT_TRUE(other.has_value());
+    EXPECT_TRUE(torch::equal(*idx, *other));
+    parts.push_back(*idx);
+  }
+  EXPECT_EQ(parts.back().size(0), 3);
+  EXPECT_TRUE(torch::equal(std::get<0>(torch::cat(parts).sort()), torch::arange(103)));
+  a.reset(1);
+  EXPECT_FALSE(torch::equal(*a.next(), parts.front()));  // a new order each epoch
+}
+
+}  // namespace

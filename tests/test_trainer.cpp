@@ -1,0 +1,114 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "distillery/models.h"
+#include "distillery/trainer.h"
+
+namespace dd = distillery::data;
+
+namespace {
+
+// Four Gaussian blobs in 2-D, shaped as 1x1x2 "images", one class per blob.
+dd::Dataset blobs(int64_t per_class, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto centres = torch::tensor({{2.0, 2.0}, {-2.0, 2.0}, {-2.0, -2.0}, {2.0, -2.0}});
+  const auto labels = torch::arange(4, torch::kInt64).repeat_interleave(per_class);  // [4n]
+  const auto points = centres.index_select(0, labels) +
+                      0.7 * torch::randn({4 * per_class, 2}, gen, torch::kFloat32);
+  dd::Dataset set;
+  set.images = points.view({-1, 1, 1, 2});
+  set.labels = labels;
+  set.num_classes = 4;
+  return set;
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { torch::manual_seed(0); }
+  dd::Dataset train = blobs(200, 1), test = blobs(100, 2);
+  distillery::InputShape input{1, 1, 2};
+  distillery::TrainerOptions options =
+      distillery::TrainerOptions().epochs(15).batch_size(32).learning_rate(0.01).threads(1);
+};
+
+TEST_F(TrainerTest, SupervisedTrainingReachesNinetyFivePercent) {
+  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({16}), input, 4);
+  const auto result = distillery::train_supervised(model, train, test, options);
+  // The blobs overlap a little: the Bayes error is about 0.3 %, so >= 95 % is a clear pass.
+  EXPECT_GE(result.test.accuracy, 0.95);
+  EXPECT_EQ(result.test.examples, 400);
+  ASSERT_EQ(result.history.size(), 15u);
+  EXPECT_LT(result.history.back().train_loss, result.history.front().train_loss);
+  EXPECT_NEAR(result.history.back().learning_rate, 0.0, 1e-12);  // cosine ends at 0
+  EXPECT_FALSE(model->is_training());
+}
+
+TEST_F(TrainerTest, SameSeedGivesIdenticalWeights) {
+  auto run = [&] {
+    torch::manual_seed(5);
+    auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}).dropout(0.2), input, 4);
+    distillery::train_supervised(model, train, test, options.epochs(2));
+    return model;
+  };
+  auto a = run(), b = run();
+  for (std::size_t i = 0; i < a->parameters().size(); ++i) {
+    EXPECT_TRUE(torch::equal(a->parameters()[i], b->parameters()[i]));
+  }
+}
+
+TEST_F(TrainerTest, DistilledStudentMatchesItsTeacher) {
+  auto teacher_net = distillery::make_mlp(distillery::MLPOptions().hidden({32}), input, 4);
+  distillery::train_supervised(teacher_net, train, test, options);
+  distillery::Teacher teacher(teacher_net);
+  auto student = distillery::make_mlp(distillery::MLPOptions().hidden({8}), input, 4);
+  // Unlabeled transfer set: only the soft term can teach the student.
+  auto transfer = train;
+  transfer.labels = torch::Tensor();
+  const auto result = distillery::distill(student, teacher, transfer, test, options,
+                                          distillery::KDLossOptions().temperature(2.0));
+  EXPECT_GE(result.test.accuracy, 0.95);
+  // Agreement with the teacher's predictions on the test set.
+  torch::NoGradGuard guard;
+  const auto agree =
+      student->forward(test.images).argmax(1).eq(teacher(test.images).argmax(1)).to(torch::kFloat64);
+  EXPECT_GE(agree.mean().item<double>(), 0.97);
+}
+
+TEST_F(TrainerTest, ClassCountMismatchIsRefusedBeforeTraining) {
+  auto teacher_net = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
+  distillery::Teacher teacher(teacher_net);
+  auto student = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 5);
+  try {
+    distillery::distill(student, teacher, train, test, options, {});
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "the teacher has 4 classes but the student has 5; both must predict the "
+                       "same classes");
+  }
+}
+
+TEST_F(TrainerTest, NanLossStopsTrainingWithAdvice) {
+  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
+  auto poisoned = train;
+  poisoned.images = train.images.clone();
+  poisoned.images[3][0][0][0] = std::numeric_limits<float>::quiet_NaN();
+  try {
+    distillery::train_supervised(model, poisoned, test, options.epochs(1), "teacher");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "teacher: training loss became nan in epoch 1 (learning rate 0.01); "
+                           "lower the learning rate or check the inputs for NaN");
+  }
+}
+
+TEST_F(TrainerTest, InvalidOptionsNameTheField) {
+  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
+  try {
+    distillery::train_supervised(model, train, test, options.optimizer("adagrad"));
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "optimizer must be \"adam\" or \"sgd\", got \"adagrad\"");
+  }
+}
+
+}  // namespace

@@ -1,0 +1,39 @@
+#pragma once
+// Helpers shared by the tests: temporary directories and tiny IDX data sets written on the fly.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace distillery::test {
+
+/// A fresh empty directory under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+/// Big-endian IDX bytes: magic 0x00 0x00 0x08 <rank>, the dimensions, then `data`.
+std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data);
+
+/// Writes bytes to a file, gzip-compressed when `gzip` is true.
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes, bool gzip = false);
+
+/// Writes a tiny, easily learnable MNIST-format data set (28x28, 10 classes: class k is a
+/// bright 6x6 square at a position that depends on k, plus noise) into `dir`:
+/// `train_count` training and `test_count` test images, gzip-compressed or plain.
+void write_tiny_mnist(const std::string& dir, int train_count, int test_count, bool gzip,
+                      uint32_t seed = 1);
+
+/// Reads a whole text file.
+std::string slurp(const std::string& path);
+
+}  // namespace distillery::test

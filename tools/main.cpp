@@ -1,0 +1,185 @@
+// The `distillery` command-line program: run, train and evaluate experiments described in
+// JSON (see include/distillery/config.h for the schema). Exceptions from the library end
+// here: they are logged and turned into a non-zero exit code.
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "distillery/callbacks.h"
+#include "distillery/config.h"
+#include "distillery/data/dataset.h"
+#include "distillery/experiment.h"
+#include "distillery/metrics.h"
+#include "distillery/models.h"
+
+namespace {
+
+// Exit codes: 0 success, 1 runtime failure (data, training, I/O), 2 bad usage or config.
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+struct Overrides {
+  std::string out_dir;
+  std::string data_dir;
+  int64_t threads = -1;
+  std::string device;
+};
+
+distillery::ExperimentConfig load_with_overrides(const std::string& path, const Overrides& o) {
+  auto config = distillery::load_config(path);
+  if (!o.out_dir.empty()) config.out_dir = o.out_dir;
+  if (!o.data_dir.empty()) config.data.dir = o.data_dir;
+  for (auto* m : {&config.teacher, &config.student}) {
+    if (o.threads >= 0) m->training.threads(o.threads);
+    if (!o.device.empty()) m->training.device(o.device);
+  }
+  if (o.threads >= 0) config.threads = o.threads;
+  if (!o.device.empty()) config.device = o.device;
+  distillery::validate(config.student.training);
+  return config;
+}
+
+std::vector<std::shared_ptr<distillery::Callback>> progress_callbacks() {
+  return {std::make_shared<distillery::ProgressLogger>()};
+}
+
+void print_row(const char* name, const distillery::ModelReport& r) {
+  std::printf("%-18s %12lld %14lld %8lld / %-6lld %9.2f%% %10.1f\n", name,
+              static_cast<long long>(r.parameters), static_cast<long long>(r.multiply_adds),
+              static_cast<long long>(r.test_errors), static_cast<long long>(r.test_examples),
+              100.0 * r.test_accuracy, r.train_seconds);
+}
+
+void print_header() {
+  std::printf("%-18s %12s %14s %17s %10s %10s\n", "model", "parameters", "multiply-adds",
+              "test errors", "accuracy", "train s");
+}
+
+int run(const std::string& config_path, const Overrides& overrides) {
+  const auto config = load_with_overrides(config_path, overrides);
+  spdlog::info("experiment '{}' -> {}", config.name, config.out_dir);
+  const auto result = distillery::run_experiment(config, progress_callbacks());
+  print_header();
+  print_row("teacher", result.teacher);
+  print_row("student_scratch", result.student_scratch);
+  print_row("student_distilled", result.student_distilled);
+  std::printf("results: %s/results.json\n", config.out_dir.c_str());
+  return 0;
+}
+
+int train(const std::string& config_path, const std::string& which, const Overrides& overrides) {
+  const auto config = load_with_overrides(config_path, overrides);
+  const auto report = distillery::train_model(config, which, progress_callbacks());
+  print_header();
+  print_row(which.c_str(), report);
+  std::printf("model: %s/%s.pt\n", config.out_dir.c_str(), which.c_str());
+  return 0;
+}
+
+int evaluate(const std::string& model_path, const std::string& data_dir,
+             const std::string& dataset, bool as_json) {
+  auto saved = distillery::load_model(model_path);
+  const auto norm = dataset == "mnist" ? distillery::data::kMnistNormalization
+                                       : distillery::data::kFashionMnistNormalization;
+  const auto test = distillery::data::load_mnist_format(data_dir, distillery::data::Split::kTest,
+                                                        norm);
+  if (test.num_classes != saved.num_classes) {
+    throw std::runtime_error(model_path + ": the model has " + std::to_string(saved.num_classes) +
+                             " classes but " + data_dir + " has " +
+                             std::to_string(test.num_classes));
+  }
+  const auto result = distillery::evaluate(
+      [&](const torch::Tensor& x) { return saved.model->forward(x); }, test);
+  const nlohmann::json out = {
+      {"model", model_path},
+      {"test_errors", result.errors},
+      {"test_examples", result.examples},
+      {"test_accuracy", result.accuracy},
+      {"test_nll", result.nll},
+      {"parameters", distillery::count_parameters(*saved.model)},
+      {"multiply_adds", distillery::count_multiply_adds(saved.model, saved.input)}};
+  if (as_json) {
+    std::cout << out.dump(2) << std::endl;
+  } else {
+    std::printf("%s: %lld / %lld test errors, accuracy %.2f%%, NLL %.4f\n", model_path.c_str(),
+                static_cast<long long>(result.errors), static_cast<long long>(result.examples),
+                100.0 * result.accuracy, result.nll);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"distillery: distil large teacher networks into small, fast students "
+               "(Hinton, Vinyals & Dean 2015)"};
+  app.require_subcommand(1);
+  bool verbose = false, quiet = false;
+  app.add_flag("-v,--verbose", verbose, "Log debug messages");
+  app.add_flag("-q,--quiet", quiet, "Log warnings and errors only");
+
+  Overrides overrides;
+  auto add_overrides = [&](CLI::App* cmd) {
+    cmd->add_option("--out-dir", overrides.out_dir, "Override out_dir of the config");
+    cmd->add_option("--data", overrides.data_dir, "Override data.dir of the config");
+    cmd->add_option("--threads", overrides.threads, "Override threads (0 = LibTorch default)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--device", overrides.device, "Override device (cpu, cuda, cuda:N)");
+  };
+
+  std::string config_path;
+  auto* run_cmd = app.add_subcommand(
+      "run", "Train (or load) the teacher, train the student from scratch, distil the same "
+             "student from the teacher, and write <out_dir>/results.json");
+  run_cmd->add_option("config", config_path, "Experiment JSON file")->required();
+  add_overrides(run_cmd);
+
+  std::string which = "teacher";
+  auto* train_cmd = app.add_subcommand("train", "Train one model of the config on hard labels");
+  train_cmd->add_option("config", config_path, "Experiment JSON file")->required();
+  train_cmd->add_option("--model", which, "Which model of the config: teacher or student")
+      ->check(CLI::IsMember({"teacher", "student"}));
+  add_overrides(train_cmd);
+
+  std::string model_path, data_dir = "/usr/share/datasets/fashion-mnist",
+                          dataset = "fashion-mnist";
+  bool as_json = false;
+  auto* eval_cmd = app.add_subcommand("evaluate", "Count test errors of a saved model");
+  eval_cmd->add_option("model", model_path, "Model file written by distillery (.pt)")->required();
+  eval_cmd->add_option("--data", data_dir, "Directory of the IDX files")->capture_default_str();
+  eval_cmd->add_option("--dataset", dataset, "Normalisation: fashion-mnist or mnist")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fashion-mnist", "mnist"}));
+  eval_cmd->add_flag("--json", as_json, "Print the result as JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  spdlog::set_level(verbose ? spdlog::level::debug
+                            : quiet ? spdlog::level::warn : spdlog::level::info);
+  spdlog::set_pattern("[%H:%M:%S] [%^%l%$] %v");
+
+  try {
+    if (*run_cmd) return run(config_path, overrides);
+    if (*train_cmd) return train(config_path, which, overrides);
+    if (*eval_cmd) return evaluate(model_path, data_dir, dataset, as_json);
+  } catch (const distillery::ConfigError& e) {
+    spdlog::error("{}", e.what());
+    return kExitUsage;
+  } catch (const c10::Error& e) {
+    spdlog::error("{}", e.what_without_backtrace());
+    return kExitFailure;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return kExitFailure;
+  }
+  return kExitUsage;
+}
