@@ -15,6 +15,7 @@
 #include "distillery/data/dataset.h"
 #include "distillery/losses.h"
 #include "distillery/models.h"
+#include "distillery/soft_targets.h"
 #include "distillery/teacher.h"
 #include "distillery/trainer.h"
 
@@ -36,13 +37,16 @@ int main(int argc, char** argv) try {
   const auto options = distillery::TrainerOptions().epochs(epochs).batch_size(128);
   const auto teacher_run = distillery::train_supervised(teacher_net, train, test, options, "teacher");
 
-  // 3. Student: a small MLP distilled from the frozen teacher at T = 4.
+  // 3. Soft targets: the frozen teacher runs once over the transfer set.
+  distillery::Teacher teacher(teacher_net);
+  const auto soft_targets = distillery::compute_soft_targets(teacher, train);
+
+  // 4. Student: a small MLP distilled from those soft targets at T = 2.
   torch::manual_seed(0);
   auto student = distillery::make_mlp(distillery::MLPOptions().hidden({400, 400}), input, 10);
-  distillery::Teacher teacher(teacher_net);
   const auto student_run = distillery::distill(
-      student, teacher, train, test, options,
-      distillery::KDLossOptions().temperature(4.0).alpha(0.9), "student");
+      student, soft_targets, train, test, options,
+      distillery::KDLossOptions().temperature(2.0).alpha(0.5), "student");
 
   std::printf("teacher: %lld test errors, %lld parameters\n",
               static_cast<long long>(teacher_run.test.errors),

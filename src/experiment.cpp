@@ -6,53 +6,238 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "distillery/bias_correction.h"
 #include "distillery/callbacks.h"
+#include "distillery/fingerprint.h"
 #include "distillery/io.h"
 #include "distillery/models.h"
+#include "distillery/soft_targets.h"
 #include "distillery/teacher.h"
 
 namespace distillery {
+namespace fs = std::filesystem;
 namespace {
+
+using Callbacks = std::vector<std::shared_ptr<Callback>>;
+
+// Outputs are written into <out_dir>/.incomplete and moved into <out_dir> by commit(), so a
+// run that fails never replaces the outputs of an earlier, successful one.
+class RunOutputs {
+ public:
+  explicit RunOutputs(std::string out_dir)
+      : out_dir_(std::move(out_dir)), staging_((fs::path(out_dir_) / ".incomplete").string()) {
+    std::error_code ec;
+    fs::remove_all(staging_, ec);
+    fs::create_directories(staging_, ec);
+    if (ec) throw std::runtime_error("cannot create directory " + staging_ + ": " + ec.message());
+  }
+  std::string path(const std::string& file) const { return (fs::path(staging_) / file).string(); }
+  std::string final_path(const std::string& file) const {
+    return (fs::path(out_dir_) / file).string();
+  }
+  // Moves every staged file into out_dir (results.json last) and removes the staging dir.
+  void commit() const {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(staging_)) files.push_back(entry.path());
+    std::stable_partition(files.begin(), files.end(),
+                          [](const fs::path& p) { return p.filename() != "results.json"; });
+    for (const auto& file : files) {
+      std::error_code ec;
+      fs::rename(file, fs::path(out_dir_) / file.filename(), ec);
+      if (ec) {
+        throw std::runtime_error("cannot move " + file.string() + " into " + out_dir_ + ": " +
+                                 ec.message());
+      }
+    }
+    std::error_code ec;
+    fs::remove(staging_, ec);
+  }
+
+ private:
+  std::string out_dir_;
+  std::string staging_;
+};
 
 InputShape shape_of(const data::Dataset& set) {
   return InputShape{set.images.size(1), set.images.size(2), set.images.size(3)};
 }
 
-ModelReport report_for(torch::nn::Sequential& model, InputShape input, const EvalResult& test,
+std::string shape_text(InputShape s) {
+  return std::to_string(s.channels) + "x" + std::to_string(s.height) + "x" +
+         std::to_string(s.width);
+}
+
+// A teacher with what is needed to report on it and save it.
+struct BuiltTeacher {
+  Teacher teacher{nullptr};
+  std::vector<torch::nn::Sequential> nets;  // the C++ members (for counting and saving)
+  std::vector<nlohmann::json> specs;
+  bool has_torchscript = false;
+  double train_seconds = 0.0;
+};
+
+BuiltTeacher build_teacher(const TeacherConfig& t, const ExperimentData& d,
+                           const std::string& phase, const Callbacks& callbacks) {
+  const auto input = shape_of(d.train);
+  const int64_t classes = d.train.num_classes;
+  BuiltTeacher out;
+  if (!t.members.empty()) {
+    std::vector<Teacher> members;
+    for (std::size_t i = 0; i < t.members.size(); ++i) {
+      auto member = build_teacher(t.members[i], d, phase + "_member_" + std::to_string(i), callbacks);
+      members.push_back(member.teacher);
+      out.nets.insert(out.nets.end(), member.nets.begin(), member.nets.end());
+      out.specs.insert(out.specs.end(), member.specs.begin(), member.specs.end());
+      out.has_torchscript = out.has_torchscript || member.has_torchscript;
+      out.train_seconds += member.train_seconds;
+    }
+    out.teacher = make_ensemble(members, t.combine, 1.0);
+    return out;
+  }
+  torch::nn::Sequential net{nullptr};
+  nlohmann::json spec = t.model;
+  if (!t.torchscript.empty()) {
+    out.teacher = load_torchscript_teacher(t.torchscript);
+    out.has_torchscript = true;
+    spdlog::info("{}: loaded TorchScript {}", phase, t.torchscript);
+  } else if (!t.checkpoint.empty()) {
+    auto saved = load_model(t.checkpoint);
+    if (saved.num_classes != classes || shape_text(saved.input) != shape_text(input)) {
+      throw ConfigError(t.checkpoint + ": the teacher takes " + shape_text(saved.input) +
+                        " images and has " + std::to_string(saved.num_classes) +
+                        " classes, but the data has " + shape_text(input) + " images and " +
+                        std::to_string(classes) + " classes");
+    }
+    net = saved.model;
+    spec = saved.spec;
+    spdlog::info("{}: loaded {}", phase, t.checkpoint);
+  } else {
+    torch::manual_seed(t.seed);
+    net = build_model(t.model, input, classes, "teacher.model");
+    if (!t.weights.empty()) {
+      load_state_dict(*net, t.weights);
+      spdlog::info("{}: loaded weights {}", phase, t.weights);
+    } else {
+      spdlog::info("{}: training {} ({} parameters)", phase, t.model.dump(), count_parameters(*net));
+      out.train_seconds =
+          train_supervised(net, d.train, d.test, t.training, phase, callbacks).train_seconds;
+    }
+  }
+  if (net) {
+    net->to(torch::Device(t.training.device()));
+    net->eval();
+    out.teacher = Teacher(net);
+    out.nets.push_back(net);
+    out.specs.push_back(spec);
+  }
+  return out;
+}
+
+ModelReport report_for(const EvalResult& test, int64_t parameters, int64_t multiply_adds,
                        double train_seconds) {
   ModelReport r;
   r.test_errors = test.errors;
   r.test_examples = test.examples;
   r.test_accuracy = test.accuracy;
-  r.parameters = count_parameters(*model);
-  r.multiply_adds = count_multiply_adds(model, input);
+  r.parameters = parameters;
+  r.multiply_adds = multiply_adds;
   r.train_seconds = train_seconds;
+  r.errors_per_class = test.errors_per_class;
   return r;
 }
 
-std::string out_path(const ExperimentConfig& c, const std::string& file) {
-  return (std::filesystem::path(c.out_dir) / file).string();
+ModelReport report_for(torch::nn::Sequential& model, const data::Dataset& test,
+                       const TrainerOptions& o, double train_seconds) {
+  model->eval();
+  const auto result = evaluate([&](const torch::Tensor& x) { return model->forward(x); }, test,
+                               o.eval_batch_size(), torch::Device(o.device()));
+  return report_for(result, count_parameters(*model), count_multiply_adds(model, shape_of(test)),
+                    train_seconds);
 }
 
-std::vector<std::shared_ptr<Callback>> with_metrics_file(
-    const ExperimentConfig& c, std::vector<std::shared_ptr<Callback>> callbacks) {
-  callbacks.push_back(std::make_shared<MetricsJsonl>(out_path(c, "metrics.jsonl")));
+ModelReport report_for(BuiltTeacher& built, const data::Dataset& test, const TrainerOptions& o) {
+  built.teacher->set_temperature(1.0);  // an ensemble predicts with its T = 1 distribution
+  const auto result =
+      evaluate([&](const torch::Tensor& x) { return built.teacher->forward(x); }, test,
+               o.eval_batch_size(), torch::Device(o.device()));
+  int64_t parameters = 0, multiply_adds = 0;
+  for (auto& net : built.nets) {
+    parameters += count_parameters(*net);
+    multiply_adds += count_multiply_adds(net, shape_of(test));
+  }
+  if (built.has_torchscript) multiply_adds = -1;
+  return report_for(result, parameters, multiply_adds, built.train_seconds);
+}
+
+void check_teacher_classes(BuiltTeacher& built, const ExperimentData& d, torch::Device device) {
+  built.teacher->to(device);
+  const auto probe = d.train.images.narrow(0, 0, 1).to(device);
+  const auto classes = built.teacher->forward(probe).size(1);
+  if (classes != d.train.num_classes) {
+    throw ConfigError("the teacher has " + std::to_string(classes) + " classes but the data has " +
+                      std::to_string(d.train.num_classes) +
+                      "; the teacher must predict the data's classes");
+  }
+}
+
+// Resolves distillation.soft_targets into stored soft targets, or nullopt for online.
+// `mode_out` says what happened: "stored", "computed" or "online".
+std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teacher& teacher,
+                                               const data::Dataset& transfer,
+                                               const std::string& default_path,
+                                               std::string& mode_out) {
+  const auto& setting = c.distillation.soft_targets;
+  const bool jitter = c.student.training.jitter_pixels() > 0;
+  if (setting == "online" || (setting == "auto" && jitter)) {
+    mode_out = "online";
+    if (setting == "auto") spdlog::info("soft targets: teacher online (the transfer set is jittered)");
+    return std::nullopt;
+  }
+  const bool automatic = setting == "auto";
+  const std::string path = automatic ? default_path : setting;
+  const auto teacher_fp = teacher->fingerprint();
+  const auto transfer_fp = fingerprint_transfer_set(transfer);
+  if (fs::exists(path)) {
+    try {
+      auto stored = load_soft_targets(path);
+      check_soft_targets(stored, path, teacher_fp, transfer_fp);
+      mode_out = "stored";
+      spdlog::info("soft targets: read {}", path);
+      return stored;
+    } catch (const std::runtime_error& e) {
+      if (!automatic) throw;
+      spdlog::warn("soft targets: {}; recomputing", e.what());
+    }
+  } else if (!automatic) {
+    throw std::runtime_error("distillation.soft_targets: " + path +
+                             " does not exist; create it with `distillery soft-targets`");
+  }
+  auto computed = compute_soft_targets(teacher, transfer, c.student.training.eval_batch_size(),
+                                       torch::Device(c.device));
+  save_soft_targets(path, computed);
+  mode_out = "computed";
+  spdlog::info("soft targets: computed and stored in {}", path);
+  return computed;
+}
+
+Callbacks with_metrics_file(const std::string& path, Callbacks callbacks) {
+  callbacks.push_back(std::make_shared<MetricsJsonl>(path));
   return callbacks;
 }
 
-// Builds a fresh model from `spec` with the experiment's seed, so that two copies of the
-// student built this way start from identical weights.
-torch::nn::Sequential fresh_model(const ExperimentConfig& c, const nlohmann::json& spec,
-                                  const std::string& where, InputShape input, int64_t classes) {
-  torch::manual_seed(c.seed);
-  return build_model(spec, input, classes, where);
+void save_teacher(BuiltTeacher& built, const RunOutputs& out, InputShape input, int64_t classes) {
+  for (std::size_t i = 0; i < built.nets.size(); ++i) {
+    const auto name = built.nets.size() == 1 && built.specs.size() == 1 && !built.has_torchscript &&
+                              built.teacher->num_members() == 1
+                          ? std::string("teacher.pt")
+                          : "teacher_member_" + std::to_string(i) + ".pt";
+    save_model(out.path(name), built.nets[i], built.specs[i], input, classes);
+  }
 }
 
-// Starts a run directory: the resolved config, and a fresh metrics.jsonl.
-void begin_outputs(const ExperimentConfig& c) {
-  write_file_atomic(out_path(c, "config.json"), to_json(c).dump(2) + "\n");
-  std::error_code ec;
-  std::filesystem::remove(out_path(c, "metrics.jsonl"), ec);
+torch::nn::Sequential fresh_student(const ExperimentConfig& c, InputShape input, int64_t classes) {
+  torch::manual_seed(c.seed);
+  return build_model(c.student.model, input, classes, "student.model");
 }
 
 }  // namespace
@@ -60,108 +245,169 @@ void begin_outputs(const ExperimentConfig& c) {
 nlohmann::json to_json(const ModelReport& r) {
   return {{"test_errors", r.test_errors},     {"test_examples", r.test_examples},
           {"test_accuracy", r.test_accuracy}, {"parameters", r.parameters},
-          {"multiply_adds", r.multiply_adds}, {"train_seconds", r.train_seconds}};
+          {"multiply_adds", r.multiply_adds}, {"train_seconds", r.train_seconds},
+          {"errors_per_class", r.errors_per_class}};
 }
 
-std::pair<data::Dataset, data::Dataset> load_data(const DataConfig& config) {
+ExperimentData load_experiment_data(const DataConfig& config) {
   const auto norm = config.dataset == "mnist" ? data::kMnistNormalization
                                               : data::kFashionMnistNormalization;
   auto train = data::load_mnist_format(config.dir, data::Split::kTrain, norm);
   auto test = data::load_mnist_format(config.dir, data::Split::kTest, norm);
+  if (train.images.sizes().slice(1) != test.images.sizes().slice(1)) {
+    throw std::runtime_error(config.dir + ": training images are " +
+                             shape_text(shape_of(train)) + " but test images are " +
+                             shape_text(shape_of(test)) + "; both splits must have one size");
+  }
   if (config.train_limit > 0) train = train.head(config.train_limit);
   if (config.test_limit > 0) test = test.head(config.test_limit);
-  spdlog::info("data: {} training and {} test images of {}x{} from {}", train.size(),
-               test.size(), train.images.size(2), train.images.size(3), config.dir);
-  return {train, test};
+  ExperimentData d;
+  if (config.heldout >= train.size()) {
+    throw std::runtime_error("data.heldout: " + std::to_string(config.heldout) +
+                             " held-out images would leave no training images (there are " +
+                             std::to_string(train.size()) + ")");
+  }
+  d.heldout = train.slice(train.size() - config.heldout, config.heldout);
+  d.train = train.head(train.size() - config.heldout);
+  d.transfer = d.train.without_classes(config.omit_classes);
+  d.test = test;
+  if (d.transfer.size() == 0) {
+    throw std::runtime_error("data.omit_classes leaves an empty transfer set");
+  }
+  spdlog::info("data: {} training ({} in the transfer set), {} held-out and {} test images of {} "
+               "from {}",
+               d.train.size(), d.transfer.size(), d.heldout.size(), d.test.size(),
+               shape_text(shape_of(d.train)), config.dir);
+  return d;
 }
 
-ExperimentResult run_experiment(const ExperimentConfig& c,
-                                const std::vector<std::shared_ptr<Callback>>& user_callbacks) {
-  const auto [train, test] = load_data(c.data);
-  const auto input = shape_of(train);
-  const int64_t classes = train.num_classes;
-  begin_outputs(c);
-  const auto callbacks = with_metrics_file(c, user_callbacks);
+ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user_callbacks) {
+  if (!c.data.omit_classes.empty() && c.data.heldout == 0) {
+    throw ConfigError("data.heldout: must be > 0 with data.omit_classes, to choose the bias "
+                      "shift on images the student never saw (e.g. 5000)");
+  }
+  const auto d = load_experiment_data(c.data);
+  const auto input = shape_of(d.train);
+  const int64_t classes = d.train.num_classes;
   const torch::Device device(c.device);
+  RunOutputs out(c.out_dir);
+  write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
+  const auto callbacks = with_metrics_file(out.path("metrics.jsonl"), user_callbacks);
   ExperimentResult result;
 
-  // 1. Teacher: trained here, or loaded from a checkpoint.
-  torch::nn::Sequential teacher_net;
-  nlohmann::json teacher_spec = c.teacher.model;
-  double teacher_seconds = 0.0;
-  if (!c.teacher.checkpoint.empty()) {
-    auto saved = load_model(c.teacher.checkpoint);
-    if (saved.num_classes != classes) {
-      throw ConfigError(c.teacher.checkpoint + ": the teacher has " +
-                        std::to_string(saved.num_classes) + " classes but the data has " +
-                        std::to_string(classes));
-    }
-    teacher_net = saved.model;
-    teacher_spec = saved.spec;
-    spdlog::info("teacher: loaded {}", c.teacher.checkpoint);
-  } else {
-    teacher_net = fresh_model(c, c.teacher.model, "teacher.model", input, classes);
-    spdlog::info("teacher: training {} ({} parameters)", teacher_spec.dump(),
-                 count_parameters(*teacher_net));
-    teacher_seconds =
-        train_supervised(teacher_net, train, test, c.teacher.training, "teacher", callbacks)
-            .train_seconds;
-  }
-  teacher_net->to(device);
-  teacher_net->eval();
-  const auto teacher_test =
-      evaluate([&](const torch::Tensor& x) { return teacher_net->forward(x); }, test,
-               c.teacher.training.eval_batch_size(), device);
-  result.teacher = report_for(teacher_net, input, teacher_test, teacher_seconds);
-  save_model(out_path(c, "teacher.pt"), teacher_net, teacher_spec, input, classes);
+  // 1. Teacher.
+  auto built = build_teacher(c.teacher, d, "teacher", callbacks);
+  check_teacher_classes(built, d, device);
+  result.teacher = report_for(built, d.test, c.student.training);
+  save_teacher(built, out, input, classes);
 
-  // 2. Student from scratch on hard labels.
-  auto scratch = fresh_model(c, c.student.model, "student.model", input, classes);
+  // 2. Student from scratch on the hard labels of the transfer set.
+  auto scratch = fresh_student(c, input, classes);
   spdlog::info("student: {} ({} parameters)", c.student.model.dump(), count_parameters(*scratch));
   const auto scratch_run =
-      train_supervised(scratch, train, test, c.student.training, "student_scratch", callbacks);
-  result.student_scratch = report_for(scratch, input, scratch_run.test, scratch_run.train_seconds);
-  save_model(out_path(c, "student_scratch.pt"), scratch, c.student.model, input, classes);
+      train_supervised(scratch, d.transfer, d.test, c.student.training, "student_scratch", callbacks);
+  result.student_scratch = report_for(scratch, d.test, c.student.training, scratch_run.train_seconds);
+  save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, classes);
 
   // 3. The same student (same initial weights, same batches) distilled from the teacher.
-  auto distilled = fresh_model(c, c.student.model, "student.model", input, classes);
-  Teacher teacher(teacher_net);
-  const auto distilled_run = distill(distilled, teacher, train, test, c.student.training,
-                                     c.distillation, "student_distilled", callbacks);
+  auto transfer = d.transfer;
+  if (c.data.unlabeled) transfer.labels = torch::Tensor();
+  built.teacher->set_temperature(c.distillation.loss.temperature());
+  const auto soft_targets = obtain_soft_targets(
+      c, built.teacher, transfer, out.final_path("soft_targets.bin"), result.soft_targets);
+  auto distilled = fresh_student(c, input, classes);
+  const auto distilled_run =
+      soft_targets ? distill(distilled, *soft_targets, transfer, d.test, c.student.training,
+                             c.distillation.loss, "student_distilled", callbacks)
+                   : distill(distilled, built.teacher, transfer, d.test, c.student.training,
+                             c.distillation.loss, "student_distilled", callbacks);
   result.student_distilled =
-      report_for(distilled, input, distilled_run.test, distilled_run.train_seconds);
-  save_model(out_path(c, "student_distilled.pt"), distilled, c.student.model, input, classes);
+      report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
+  save_model(out.path("student_distilled.pt"), distilled, c.student.model, input, classes);
 
-  const nlohmann::json results = {
+  // 4. §3: raise the bias of each omitted class by the shift that is best on held-out data.
+  if (!c.data.omit_classes.empty()) {
+    for (const auto k : c.data.omit_classes) {
+      const auto logits = compute_logits([&](const torch::Tensor& x) { return distilled->forward(x); },
+                                         d.heldout.images, c.student.training.eval_batch_size(),
+                                         device);
+      const auto shift = choose_bias_shift(logits, d.heldout.labels, k, default_bias_candidates());
+      shift_class_bias(distilled, k, shift.delta);
+      result.bias_shifts.push_back(shift.delta);
+      spdlog::info("class {}: bias shift {} (held-out errors {} -> {})", k, shift.delta,
+                   shift.errors_before, shift.errors);
+    }
+    result.student_distilled_corrected =
+        report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
+    save_model(out.path("student_distilled_corrected.pt"), distilled, c.student.model, input,
+               classes);
+  }
+
+  nlohmann::json results = {
       {"name", c.name},
       {"dataset", c.data.dataset},
       {"distillation",
-       {{"temperature", c.distillation.temperature()}, {"alpha", c.distillation.alpha()}}},
+       {{"temperature", c.distillation.loss.temperature()},
+        {"alpha", c.distillation.loss.alpha()},
+        {"soft_targets", result.soft_targets},
+        {"unlabeled", c.data.unlabeled}}},
       {"teacher", to_json(result.teacher)},
       {"student_scratch", to_json(result.student_scratch)},
       {"student_distilled", to_json(result.student_distilled)}};
-  write_file_atomic(out_path(c, "results.json"), results.dump(2) + "\n");
+  if (result.student_distilled_corrected) {
+    results["omit_classes"] = c.data.omit_classes;
+    results["bias_shifts"] = result.bias_shifts;
+    results["student_distilled_corrected"] = to_json(*result.student_distilled_corrected);
+  }
+  write_file_atomic(out.path("results.json"), results.dump(2) + "\n");
+  out.commit();
   return result;
 }
 
 ModelReport train_model(const ExperimentConfig& c, const std::string& which,
-                        const std::vector<std::shared_ptr<Callback>>& user_callbacks) {
+                        const Callbacks& user_callbacks) {
   if (which != "teacher" && which != "student") {
     throw std::invalid_argument("train: model must be \"teacher\" or \"student\", got \"" +
                                 which + "\"");
   }
-  const auto& m = which == "teacher" ? c.teacher : c.student;
-  if (m.model.is_null()) {
-    throw ConfigError(which + ".model: required to train the " + which);
+  const bool teacher = which == "teacher";
+  if (teacher && (c.teacher.model.is_null() || !c.teacher.weights.empty())) {
+    throw ConfigError("teacher.model: `train --model teacher` needs a teacher given by "
+                      "\"model\" and \"training\" (not a checkpoint, TorchScript file, "
+                      "state dict or ensemble)");
   }
-  const auto [train, test] = load_data(c.data);
-  const auto input = shape_of(train);
-  begin_outputs(c);
-  auto net = fresh_model(c, m.model, which + ".model", input, train.num_classes);
-  const auto run =
-      train_supervised(net, train, test, m.training, which, with_metrics_file(c, user_callbacks));
-  save_model(out_path(c, which + ".pt"), net, m.model, input, train.num_classes);
-  return report_for(net, input, run.test, run.train_seconds);
+  const auto& spec = teacher ? c.teacher.model : c.student.model;
+  const auto& training = teacher ? c.teacher.training : c.student.training;
+  const auto d = load_experiment_data(c.data);
+  const auto input = shape_of(d.train);
+  RunOutputs out(c.out_dir);
+  write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
+  torch::manual_seed(teacher ? c.teacher.seed : c.seed);
+  auto net = build_model(spec, input, d.train.num_classes, which + ".model");
+  const auto& train_set = teacher ? d.train : d.transfer;
+  const auto run = train_supervised(net, train_set, d.test, training, which,
+                                    with_metrics_file(out.path("metrics.jsonl"), user_callbacks));
+  save_model(out.path(which + ".pt"), net, spec, input, d.train.num_classes);
+  auto report = report_for(net, d.test, training, run.train_seconds);
+  out.commit();
+  return report;
+}
+
+std::string write_soft_targets(const ExperimentConfig& c, const std::string& output,
+                               const Callbacks& callbacks) {
+  const auto d = load_experiment_data(c.data);
+  auto built = build_teacher(c.teacher, d, "teacher", callbacks);
+  check_teacher_classes(built, d, torch::Device(c.device));
+  const auto path = output.empty() ? (fs::path(c.out_dir) / "soft_targets.bin").string() : output;
+  const auto targets = compute_soft_targets(built.teacher, d.transfer,
+                                            c.student.training.eval_batch_size(),
+                                            torch::Device(c.device));
+  save_soft_targets(path, targets);
+  spdlog::info("soft targets: {} examples x {} classes x {} member(s), teacher {}, data {} -> {}",
+               targets.size(), targets.num_classes(), targets.member_logits.size(0),
+               fingerprint_hex(targets.teacher_fingerprint),
+               fingerprint_hex(targets.transfer_fingerprint), path);
+  return path;
 }
 
 }  // namespace distillery

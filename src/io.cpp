@@ -33,8 +33,9 @@ void rename_over(const std::string& from, const std::string& to) {
   std::error_code ec;
   fs::rename(from, to, ec);
   if (ec) {
+    const std::string reason = ec.message();
     fs::remove(from, ec);
-    throw std::runtime_error("cannot write " + to + ": rename failed: " + ec.message());
+    throw std::runtime_error("cannot write " + to + ": rename failed: " + reason);
   }
 }
 
@@ -82,6 +83,10 @@ void append_line(const std::string& path, const std::string& line) {
 }
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    throw std::runtime_error("cannot open " + path + ": it is a directory, not a file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
   std::ostringstream buffer;

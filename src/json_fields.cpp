@@ -1,7 +1,5 @@
 #include "distillery/json_fields.h"
 
-#include <cstring>
-
 namespace distillery {
 
 ObjectReader::ObjectReader(const nlohmann::json& object, std::string path)
@@ -42,25 +40,21 @@ void ObjectReader::finish() const {
   }
 }
 
-void ObjectReader::check_type(const std::string& key, const nlohmann::json& value,
-                              const char* type) const {
-  bool ok = false;
-  if (std::strcmp(type, "a boolean") == 0) {
-    ok = value.is_boolean();
-  } else if (std::strcmp(type, "an integer") == 0) {
-    ok = value.is_number_integer();
-  } else if (std::strcmp(type, "a number") == 0) {
-    ok = value.is_number();
-  } else if (std::strcmp(type, "a string") == 0) {
-    ok = value.is_string();
-  } else if (std::strcmp(type, "an array of integers") == 0) {
-    ok = value.is_array();
-    for (const auto& element : value) ok = ok && element.is_number_integer();
-  }
-  if (!ok) {
-    throw ConfigError(where(key) + ": expected " + type + ", got " + value.type_name() + " (" +
-                      value.dump() + ")");
-  }
+std::string short_dump(const nlohmann::json& value) {
+  std::string text = value.dump();
+  constexpr std::size_t kMax = 60;
+  if (text.size() > kMax) text = text.substr(0, kMax) + "...";
+  return text;
+}
+
+void ObjectReader::out_of_range(const std::string& key, const nlohmann::json& value) const {
+  throw ConfigError(where(key) + ": " + short_dump(value) + " is out of range for an integer");
+}
+
+void ObjectReader::wrong_type(const std::string& key, const nlohmann::json& value,
+                              const char* expected) const {
+  throw ConfigError(where(key) + ": expected " + expected + ", got " + value.type_name() + " (" +
+                    short_dump(value) + ")");
 }
 
 }  // namespace distillery

@@ -8,6 +8,8 @@ namespace distillery {
 namespace functional {
 namespace {
 
+constexpr double kProbabilityTolerance = 1e-4;
+
 void check_temperature(double temperature) {
   TORCH_CHECK(std::isfinite(temperature) && temperature > 0,
               "temperature must be finite and > 0, got ", temperature);
@@ -21,15 +23,46 @@ torch::Tensor upcast(const torch::Tensor& t) {
   return t;
 }
 
-void check_logit_pair(const torch::Tensor& student_logits, const torch::Tensor& teacher_logits) {
+void check_pair(const torch::Tensor& student_logits, const torch::Tensor& teacher,
+                const char* teacher_name) {
   TORCH_CHECK(student_logits.dim() == 2, "student_logits must be [B, C], got shape ",
               student_logits.sizes());
-  TORCH_CHECK(student_logits.sizes() == teacher_logits.sizes(),
-              "student_logits and teacher_logits must have the same shape, got student ",
-              student_logits.sizes(), " and teacher ", teacher_logits.sizes());
-  TORCH_CHECK(student_logits.is_floating_point() && teacher_logits.is_floating_point(),
+  TORCH_CHECK(student_logits.sizes() == teacher.sizes(), "student_logits and ", teacher_name,
+              " must have the same shape, got student ", student_logits.sizes(), " and teacher ",
+              teacher.sizes());
+  TORCH_CHECK(student_logits.is_floating_point() && teacher.is_floating_point(),
               "logits must be floating point, got student ", student_logits.scalar_type(),
-              " and teacher ", teacher_logits.scalar_type());
+              " and teacher ", teacher.scalar_type());
+}
+
+void check_targets(const torch::Tensor& targets, int64_t batch, int64_t classes) {
+  TORCH_CHECK(targets.scalar_type() == torch::kInt64, "targets must be int64, got ",
+              targets.scalar_type());
+  TORCH_CHECK(targets.dim() == 1 && targets.size(0) == batch, "targets must be [B] = [", batch,
+              "], got shape ", targets.sizes());
+  if (batch == 0) return;
+  const auto [lo, hi] = torch::aminmax(targets);
+  const auto low = lo.item<int64_t>(), high = hi.item<int64_t>();
+  TORCH_CHECK(low >= 0 && high < classes, "targets must be class indices in [0, ", classes,
+              "), got values in [", low, ", ", high, "]");
+}
+
+torch::Tensor reduce(const torch::Tensor& per_sample, const Reduction& reduction) {
+  if (std::holds_alternative<torch::enumtype::kNone>(reduction)) return per_sample;
+  if (std::holds_alternative<torch::enumtype::kSum>(reduction)) return per_sample.sum();
+  return per_sample.mean();
+}
+
+// T^2 * KL(p || q) per sample [B], from teacher log-probabilities log p at T.
+// KL >= 0 mathematically; rounding can make an agreeing pair come out at -1e-17, so clamp
+// (clamp_min keeps NaN, so a NaN loss is still reported).
+torch::Tensor soft_term(const torch::Tensor& student_logits, const torch::Tensor& log_p,
+                        double temperature) {
+  const auto log_q = log_softmax_t(student_logits, temperature);  // [B, C]
+  const auto p = log_p.exp();                                      // [B, C]
+  // p_i = 0 contributes 0 (the limit of p log p), not 0 * -inf; NaN logits still give NaN.
+  const auto kl = torch::where(p > 0, p * (log_p - log_q), torch::zeros_like(log_q));
+  return kl.sum(-1).clamp_min(0.0) * (temperature * temperature);    // [B]
 }
 
 }  // namespace
@@ -44,48 +77,62 @@ torch::Tensor softmax_t(const torch::Tensor& logits, double temperature) {
 }
 
 torch::Tensor soft_target_loss(const torch::Tensor& student_logits,
-                               const torch::Tensor& teacher_logits, double temperature) {
-  check_logit_pair(student_logits, teacher_logits);
-  const auto log_q = log_softmax_t(student_logits, temperature);                 // [B, C]
-  const auto log_p = log_softmax_t(teacher_logits.detach(), temperature);        // [B, C]
-  // KL(p || q) = sum_i p_i (log p_i - log q_i); p_i = 0 contributes 0 (xlogy convention).
-  const auto kl = (log_p.exp() * (log_p - log_q)).sum(-1);                       // [B]
-  return kl.mean() * (temperature * temperature);
+                               const torch::Tensor& teacher_logits,
+                               const SoftTargetLossOptions& options) {
+  check_pair(student_logits, teacher_logits, "teacher_logits");
+  const auto log_p = log_softmax_t(teacher_logits.detach(), options.temperature());  // [B, C]
+  return reduce(soft_term(student_logits, log_p, options.temperature()), options.reduction());
+}
+
+torch::Tensor soft_target_loss_from_probabilities(const torch::Tensor& student_logits,
+                                                  const torch::Tensor& teacher_probabilities,
+                                                  const SoftTargetLossOptions& options) {
+  check_pair(student_logits, teacher_probabilities, "teacher_probabilities");
+  check_temperature(options.temperature());
+  const auto p = upcast(teacher_probabilities.detach());  // [B, C]
+  if (p.numel() > 0) {
+    const auto min = p.min().item<double>();
+    TORCH_CHECK(min >= 0, "teacher_probabilities must be >= 0, got ", min);
+    const auto error = (p.sum(-1) - 1.0).abs();  // [B]
+    const auto worst = error.argmax().item<int64_t>();
+    TORCH_CHECK(error[worst].item<double>() <= kProbabilityTolerance, "teacher_probabilities row ",
+                worst, " sums to ", p[worst].sum().item<double>(), ", not 1 (tolerance 1e-4)");
+  }
+  return reduce(soft_term(student_logits, p.log(), options.temperature()), options.reduction());
 }
 
 torch::Tensor kd_loss(const torch::Tensor& student_logits, const torch::Tensor& teacher_logits,
                       const torch::Tensor& targets, const KDLossOptions& options) {
   const double alpha = options.alpha();
   TORCH_CHECK(alpha >= 0.0 && alpha <= 1.0, "alpha must be in [0, 1], got ", alpha);
-  check_logit_pair(student_logits, teacher_logits);
-  const int64_t batch = student_logits.size(0);
-  const int64_t classes = student_logits.size(1);
-  TORCH_CHECK(targets.scalar_type() == torch::kInt64, "targets must be int64, got ",
-              targets.scalar_type());
-  TORCH_CHECK(targets.dim() == 1 && targets.size(0) == batch, "targets must be [B] = [", batch,
-              "], got shape ", targets.sizes());
-  if (batch > 0) {
-    const auto lo = targets.min().item<int64_t>();
-    const auto hi = targets.max().item<int64_t>();
-    TORCH_CHECK(lo >= 0 && hi < classes, "targets must be class indices in [0, ", classes,
-                "), got values in [", lo, ", ", hi, "]");
-  }
-  torch::Tensor loss = torch::zeros({}, upcast(student_logits).options());
+  check_temperature(options.temperature());
+  check_pair(student_logits, teacher_logits, "teacher_logits");
+  check_targets(targets, student_logits.size(0), student_logits.size(1));
+  const auto z = upcast(student_logits);
+  torch::Tensor per_sample = torch::zeros({z.size(0)}, z.options());  // [B]
   if (alpha > 0.0) {
-    loss = loss + alpha * soft_target_loss(student_logits, teacher_logits, options.temperature());
-  } else {
-    check_temperature(options.temperature());
+    const auto log_p = log_softmax_t(teacher_logits.detach(), options.temperature());
+    per_sample = per_sample + alpha * soft_term(z, log_p, options.temperature());
   }
   if (alpha < 1.0) {
-    const auto hard = torch::nll_loss(torch::log_softmax(upcast(student_logits), -1), targets);
-    loss = loss + (1.0 - alpha) * hard;
+    const auto hard = torch::nll_loss(torch::log_softmax(z, -1), targets, {},
+                                      at::Reduction::None, -100);  // [B]
+    per_sample = per_sample + (1.0 - alpha) * hard;
   }
-  return loss;
+  return reduce(per_sample, options.reduction());
+}
+
+torch::Tensor logit_matching(const torch::Tensor& student_logits,
+                             const torch::Tensor& teacher_logits,
+                             const LogitMatchingOptions& options) {
+  check_pair(student_logits, teacher_logits, "teacher_logits");
+  const auto diff = upcast(student_logits) - upcast(teacher_logits.detach());  // [B, C]
+  return reduce(0.5 * diff.square().sum(-1), options.reduction());
 }
 
 }  // namespace functional
 
-KDLossImpl::KDLossImpl(KDLossOptions options_) : options(options_) {}
+KDLossImpl::KDLossImpl(KDLossOptions options_) : options(std::move(options_)) {}
 
 void KDLossImpl::pretty_print(std::ostream& stream) const {
   stream << "distillery::KDLoss(temperature=" << options.temperature()
@@ -96,6 +143,30 @@ torch::Tensor KDLossImpl::forward(const torch::Tensor& student_logits,
                                   const torch::Tensor& teacher_logits,
                                   const torch::Tensor& targets) {
   return functional::kd_loss(student_logits, teacher_logits, targets, options);
+}
+
+SoftTargetLossImpl::SoftTargetLossImpl(SoftTargetLossOptions options_)
+    : options(std::move(options_)) {}
+
+void SoftTargetLossImpl::pretty_print(std::ostream& stream) const {
+  stream << "distillery::SoftTargetLoss(temperature=" << options.temperature() << ")";
+}
+
+torch::Tensor SoftTargetLossImpl::forward(const torch::Tensor& student_logits,
+                                          const torch::Tensor& teacher_logits) {
+  return functional::soft_target_loss(student_logits, teacher_logits, options);
+}
+
+LogitMatchingImpl::LogitMatchingImpl(LogitMatchingOptions options_)
+    : options(std::move(options_)) {}
+
+void LogitMatchingImpl::pretty_print(std::ostream& stream) const {
+  stream << "distillery::LogitMatching()";
+}
+
+torch::Tensor LogitMatchingImpl::forward(const torch::Tensor& student_logits,
+                                         const torch::Tensor& teacher_logits) {
+  return functional::logit_matching(student_logits, teacher_logits, options);
 }
 
 }  // namespace distillery

@@ -18,6 +18,24 @@ torch::Tensor compute_logits(const LogitsFunction& logits_fn, const torch::Tenso
   return torch::cat(parts, 0);
 }
 
+EvalResult evaluate_logits(const torch::Tensor& logits, const torch::Tensor& labels) {
+  TORCH_CHECK(logits.dim() == 2 && labels.dim() == 1 && logits.size(0) == labels.size(0) &&
+                  logits.size(0) > 0,
+              "evaluate_logits needs logits [N, C] and labels [N] with N > 0, got ",
+              logits.sizes(), " and ", labels.sizes());
+  EvalResult out;
+  out.examples = logits.size(0);
+  const auto wrong = logits.argmax(1).ne(labels);  // [N] bool
+  out.errors = wrong.sum().item<int64_t>();
+  out.accuracy = 1.0 - static_cast<double>(out.errors) / static_cast<double>(out.examples);
+  out.nll = torch::nll_loss(torch::log_softmax(logits.to(torch::kFloat64), 1), labels)
+                .item<double>();
+  const auto per_class = torch::bincount(labels.masked_select(wrong), {}, logits.size(1));
+  out.errors_per_class.assign(per_class.data_ptr<int64_t>(),
+                              per_class.data_ptr<int64_t>() + per_class.numel());
+  return out;
+}
+
 EvalResult evaluate(const LogitsFunction& logits_fn, const data::Dataset& dataset,
                     int64_t batch_size, torch::Device device) {
   TORCH_CHECK(dataset.labeled(), "evaluate needs a labeled data set");
@@ -26,12 +44,7 @@ EvalResult evaluate(const LogitsFunction& logits_fn, const data::Dataset& datase
   TORCH_CHECK(logits.dim() == 2 && logits.size(1) == dataset.num_classes,
               "model produces logits of shape ", logits.sizes(), " but the data set has ",
               dataset.num_classes, " classes");
-  EvalResult out;
-  out.examples = dataset.size();
-  out.errors = logits.argmax(1).ne(dataset.labels).sum().item<int64_t>();
-  out.accuracy = 1.0 - static_cast<double>(out.errors) / static_cast<double>(out.examples);
-  out.nll = torch::nll_loss(torch::log_softmax(logits, 1), dataset.labels).item<double>();
-  return out;
+  return evaluate_logits(logits, dataset.labels);
 }
 
 }  // namespace distillery

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 
+#include "distillery/fingerprint.h"
 #include "distillery/io.h"
 #include "distillery/json_fields.h"
 
@@ -56,6 +58,12 @@ std::mutex& registry_mutex() {
 }
 
 constexpr const char* kSpecKey = "distillery.spec";
+
+uint64_t state_fingerprint(torch::nn::Module& model) {
+  auto tensors = model.parameters();
+  for (const auto& b : model.buffers()) tensors.push_back(b);
+  return fingerprint_tensors(tensors);
+}
 constexpr const char* kWeightsKey = "distillery.model";
 
 }  // namespace
@@ -156,9 +164,7 @@ torch::nn::Sequential build_model(const nlohmann::json& spec, InputShape input,
 
 int64_t count_parameters(const torch::nn::Module& model) {
   int64_t total = 0;
-  for (const auto& p : model.parameters()) {
-    if (p.requires_grad()) total += p.numel();
-  }
+  for (const auto& p : model.parameters()) total += p.numel();
   return total;
 }
 
@@ -187,7 +193,8 @@ void save_model(const std::string& path, torch::nn::Sequential& model, const nlo
   nlohmann::json header = {{"spec", spec},
                            {"input", {input.channels, input.height, input.width}},
                            {"num_classes", num_classes},
-                           {"format", "distillery-model-1"}};
+                           {"format", "distillery-model-1"},
+                           {"fingerprint", fingerprint_hex(state_fingerprint(*model))}};
   write_atomic_with(path, [&](const std::string& tmp) {
     torch::serialize::OutputArchive archive;
     archive.write(kSpecKey, c10::IValue(header.dump()));
@@ -196,6 +203,55 @@ void save_model(const std::string& path, torch::nn::Sequential& model, const nlo
     archive.write(kWeightsKey, weights);
     archive.save_to(tmp);
   });
+}
+
+void load_state_dict(torch::nn::Module& model, const std::string& path) {
+  std::map<std::string, torch::Tensor> loaded;
+  try {
+    const std::string bytes = read_file(path);
+    const auto value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+    for (const auto& item : value.toGenericDict()) {
+      loaded[item.key().toStringRef()] = item.value().toTensor();
+    }
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path + ": not a PyTorch state dict (save one with "
+                             "torch.save(model.state_dict(), path)): " + e.what_without_backtrace());
+  }
+  const std::string prefix = "module.";
+  const bool all_prefixed =
+      !loaded.empty() && std::all_of(loaded.begin(), loaded.end(), [&](const auto& item) {
+        return item.first.rfind(prefix, 0) == 0;
+      });
+  if (all_prefixed) {
+    std::map<std::string, torch::Tensor> stripped;
+    for (auto& item : loaded) stripped[item.first.substr(prefix.size())] = item.second;
+    loaded.swap(stripped);
+  }
+  std::map<std::string, torch::Tensor> expected;
+  for (const auto& item : model.named_parameters()) expected[item.key()] = item.value();
+  for (const auto& item : model.named_buffers()) expected[item.key()] = item.value();
+  std::string missing, unexpected;
+  for (const auto& item : expected) {
+    if (!loaded.count(item.first)) missing += (missing.empty() ? "" : ", ") + item.first;
+  }
+  for (const auto& item : loaded) {
+    if (!expected.count(item.first)) unexpected += (unexpected.empty() ? "" : ", ") + item.first;
+  }
+  if (!missing.empty() || !unexpected.empty()) {
+    throw std::runtime_error(path + ": state dict does not match the model: missing keys [" +
+                             missing + "], unexpected keys [" + unexpected + "]");
+  }
+  for (const auto& item : expected) {
+    const auto& source = loaded.at(item.first);
+    if (source.sizes() != item.second.sizes()) {
+      std::ostringstream message;
+      message << path << ": " << item.first << " has shape " << source.sizes()
+              << " in the file but " << item.second.sizes() << " in the model";
+      throw std::runtime_error(message.str());
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& item : expected) item.second.copy_(loaded.at(item.first));
 }
 
 SavedModel load_model(const std::string& path) {
@@ -221,6 +277,12 @@ SavedModel load_model(const std::string& path) {
     torch::serialize::InputArchive weights;
     if (!archive.try_read(kWeightsKey, weights)) throw std::runtime_error("no weights record");
     out.model->load(weights);
+    if (header.contains("fingerprint") &&
+        header.at("fingerprint").get<std::string>() != fingerprint_hex(state_fingerprint(*out.model))) {
+      throw std::runtime_error("the weights do not match their checksum");
+    }
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path + ": damaged model file: " + e.what_without_backtrace());
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": damaged model file: " + e.what());
   }

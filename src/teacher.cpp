@@ -1,35 +1,142 @@
 #include "distillery/teacher.h"
 
+#include <torch/script.h>
 #include <torch/torch.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "distillery/fingerprint.h"
 
 namespace distillery {
 
-void TeacherImpl::freeze() {
-  for (auto& p : model_ptr_->parameters()) p.set_requires_grad(false);
-  model_ptr_->eval();
+EnsembleMode parse_ensemble_mode(const std::string& name) {
+  if (name == "arithmetic") return EnsembleMode::kArithmetic;
+  if (name == "geometric") return EnsembleMode::kGeometric;
+  throw std::invalid_argument("ensemble mode must be \"arithmetic\" or \"geometric\", got \"" +
+                              name + "\"");
+}
+
+std::string to_string(EnsembleMode mode) {
+  return mode == EnsembleMode::kArithmetic ? "arithmetic" : "geometric";
+}
+
+torch::Tensor combine_member_logits(const torch::Tensor& member_logits, EnsembleMode mode,
+                                    double temperature) {
+  TORCH_CHECK(member_logits.dim() == 3, "member_logits must be [M, B, C], got shape ",
+              member_logits.sizes());
+  TORCH_CHECK(std::isfinite(temperature) && temperature > 0,
+              "temperature must be finite and > 0, got ", temperature);
+  if (member_logits.size(0) == 1) return member_logits[0];
+  if (mode == EnsembleMode::kGeometric) return member_logits.mean(0);  // [B, C]
+  // log of the mean probability, as a logsumexp of log-probabilities for stability.
+  const auto log_probs = torch::log_softmax(member_logits / temperature, -1);  // [M, B, C]
+  const auto log_mean =
+      torch::logsumexp(log_probs, 0) - std::log(static_cast<double>(member_logits.size(0)));
+  return temperature * log_mean;  // softmax_T of this is exactly the mean probability
+}
+
+TeacherImpl::TeacherImpl(std::vector<Member> members, EnsembleMode mode, double temperature)
+    : members_(std::move(members)), mode_(mode), temperature_(1.0) {
+  TORCH_CHECK(!members_.empty(), "a teacher needs at least one member");
+  set_temperature(temperature);
+  for (auto& m : members_) m.freeze();
   torch::nn::Module::train(false);
+}
+
+void TeacherImpl::set_temperature(double temperature) {
+  TORCH_CHECK(std::isfinite(temperature) && temperature > 0,
+              "temperature must be finite and > 0, got ", temperature);
+  temperature_ = temperature;
+}
+
+torch::Tensor TeacherImpl::member_logits(const torch::Tensor& inputs) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> outputs;
+  outputs.reserve(members_.size());
+  for (auto& m : members_) {
+    outputs.push_back(m.forward(inputs));
+    TORCH_CHECK(outputs.back().dim() == 2 && outputs.back().sizes() == outputs.front().sizes(),
+                "ensemble member ", outputs.size() - 1, " returns logits of shape ",
+                outputs.back().sizes(), " but member 0 returns ", outputs.front().sizes());
+  }
+  return torch::stack(outputs);  // [M, B, C]
 }
 
 torch::Tensor TeacherImpl::forward(const torch::Tensor& inputs) {
-  torch::NoGradGuard no_grad;
-  return forward_(inputs);
+  if (members_.size() == 1) {
+    torch::NoGradGuard no_grad;
+    return members_.front().forward(inputs);
+  }
+  return combine_member_logits(member_logits(inputs), mode_, temperature_);
+}
+
+uint64_t TeacherImpl::fingerprint() const {
+  std::vector<torch::Tensor> tensors;
+  tensors.push_back(torch::tensor({static_cast<int64_t>(mode_),
+                                   static_cast<int64_t>(members_.size())}));
+  for (const auto& m : members_) {
+    for (const auto& t : m.state()) tensors.push_back(t);
+  }
+  return fingerprint_tensors(tensors);
 }
 
 void TeacherImpl::train(bool /*on*/) {
-  model_ptr_->eval();
+  for (auto& m : members_) m.freeze();
   torch::nn::Module::train(false);
 }
 
-void TeacherImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
-  model_ptr_->to(device, dtype, non_blocking);
+void TeacherImpl::to(torch::Device device, torch::Dtype /*dtype*/, bool /*non_blocking*/) {
+  to(device);
 }
 
-void TeacherImpl::to(torch::Dtype dtype, bool non_blocking) {
-  model_ptr_->to(dtype, non_blocking);
+void TeacherImpl::to(torch::Dtype /*dtype*/, bool /*non_blocking*/) {}
+
+void TeacherImpl::to(torch::Device device, bool /*non_blocking*/) {
+  for (auto& m : members_) m.to(device);
 }
 
-void TeacherImpl::to(torch::Device device, bool non_blocking) {
-  model_ptr_->to(device, non_blocking);
+Teacher load_torchscript_teacher(const std::string& path) {
+  auto module = std::make_shared<torch::jit::Module>();
+  try {
+    *module = torch::jit::load(path);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path + ": cannot load TorchScript teacher: " +
+                             e.what_without_backtrace());
+  }
+  TeacherImpl::Member m;
+  m.forward = [module](const torch::Tensor& x) { return module->forward({x}).toTensor(); };
+  m.to = [module](torch::Device device) { module->to(device); };
+  m.state = [module] {
+    std::vector<torch::Tensor> tensors;
+    for (const auto& p : module->parameters()) tensors.push_back(p);
+    for (const auto& b : module->buffers()) tensors.push_back(b);
+    return tensors;
+  };
+  m.freeze = [module] {
+    for (auto p : module->parameters()) p.set_requires_grad(false);
+    module->eval();
+  };
+  return Teacher(std::vector<TeacherImpl::Member>{m}, EnsembleMode::kGeometric, 1.0);
+}
+
+Teacher make_ensemble(const std::vector<Teacher>& members, EnsembleMode mode,
+                      double temperature) {
+  TORCH_CHECK(!members.empty(), "an ensemble needs at least one member");
+  std::vector<TeacherImpl::Member> all;
+  for (const auto& t : members) {
+    auto holder = t;
+    TeacherImpl::Member m;
+    m.forward = [holder](const torch::Tensor& x) mutable { return holder->forward(x); };
+    m.to = [holder](torch::Device device) mutable { holder->to(device); };
+    m.state = [holder] {
+      return std::vector<torch::Tensor>{
+          torch::tensor(static_cast<int64_t>(holder->fingerprint()))};
+    };
+    m.freeze = [holder]() mutable { holder->train(false); };
+    all.push_back(std::move(m));
+  }
+  return Teacher(std::move(all), mode, temperature);
 }
 
 }  // namespace distillery

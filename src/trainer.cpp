@@ -48,9 +48,10 @@ void set_rate(torch::optim::Optimizer& optimizer, double rate) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(rate);
 }
 
-// Computes the training objective for a batch: logits [B, C] and the batch's row indices [B].
-using BatchLoss = std::function<torch::Tensor(const torch::Tensor& logits,
-                                              const torch::Tensor& indices)>;
+// Computes the training objective for a batch from the student's logits [B, C], the
+// (possibly jittered) inputs [B, ...] they came from, and the batch's row indices [B].
+using BatchLoss = std::function<torch::Tensor(
+    const torch::Tensor& logits, const torch::Tensor& inputs, const torch::Tensor& indices)>;
 
 TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
                 const data::Dataset& test_set, const TrainerOptions& options,
@@ -67,6 +68,7 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
   const int64_t total_steps = steps_per_epoch * options.epochs();
   // Moving the whole set once avoids one host-to-device copy per batch.
   const auto images = train_set.images.to(device);
+  auto jitter_generator = at::make_generator<at::CPUGeneratorImpl>(options.seed() + 7919);
 
   for (const auto& cb : callbacks) cb->on_train_begin(phase, options.epochs());
   TrainResult result;
@@ -80,8 +82,10 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
     while (auto indices = sampler.next()) {
       set_rate(*optimizer, scheduled_rate(options, step, total_steps, steps_per_epoch));
       const auto device_indices = indices->to(device);
-      const auto logits = model->forward(images.index_select(0, device_indices));  // [B, C]
-      const auto loss = batch_loss(logits, *indices);
+      const auto inputs = data::random_translate(images.index_select(0, device_indices),
+                                                 options.jitter_pixels(), jitter_generator);
+      const auto logits = model->forward(inputs);  // [B, C]
+      const auto loss = batch_loss(logits, inputs, device_indices);
       optimizer->zero_grad();
       loss.backward();
       optimizer->step();
@@ -129,10 +133,46 @@ void check_labeled(const data::Dataset& set, const char* what) {
   TORCH_CHECK(set.size() > 0, what, " is empty");
 }
 
+// Validates the options, T and alpha and the data sets before any (possibly long) teacher pass.
+void check_distillation_inputs(const TrainerOptions& options, const KDLossOptions& loss_options,
+                               const data::Dataset& transfer_set, const data::Dataset& test_set) {
+  validate(options);
+  functional::kd_loss(torch::zeros({1, 2}), torch::zeros({1, 2}), torch::zeros({1}, torch::kInt64),
+                      loss_options);
+  TORCH_CHECK(transfer_set.size() > 0, "the transfer set is empty");
+  check_labeled(test_set, "the test set");
+}
+
+// Refuses a teacher whose class count differs from the student's, before training.
+void check_class_counts(int64_t teacher_classes, torch::nn::Sequential& student,
+                        const torch::Tensor& probe) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = student->is_training();
+  student->eval();
+  student->to(probe.device());
+  const auto student_classes = student->forward(probe).size(1);
+  student->train(was_training);
+  TORCH_CHECK(teacher_classes == student_classes, "the teacher has ", teacher_classes,
+              " classes but the student has ", student_classes,
+              "; both must predict the same classes");
+}
+
+// kd_loss on a labeled transfer set; the soft term alone (alpha taken as 1) on an unlabeled one.
+torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor& teacher_logits,
+                                const torch::Tensor& labels, const torch::Tensor& indices,
+                                const KDLossOptions& o) {
+  if (!labels.defined()) {
+    return functional::soft_target_loss(logits, teacher_logits,
+                                        SoftTargetLossOptions().temperature(o.temperature()));
+  }
+  return functional::kd_loss(logits, teacher_logits, labels.index_select(0, indices), o);
+}
+
 }  // namespace
 
 void validate(const TrainerOptions& o) {
-  TORCH_CHECK(o.epochs() >= 1, "epochs must be >= 1, got ", o.epochs());
+  TORCH_CHECK(o.epochs() >= 1 && o.epochs() <= 1000000, "epochs must be in [1, 1000000], got ",
+              o.epochs());
   TORCH_CHECK(o.batch_size() >= 1, "batch_size must be >= 1, got ", o.batch_size());
   TORCH_CHECK(o.eval_batch_size() >= 1, "eval_batch_size must be >= 1, got ", o.eval_batch_size());
   TORCH_CHECK(o.optimizer() == "adam" || o.optimizer() == "sgd",
@@ -149,10 +189,24 @@ void validate(const TrainerOptions& o) {
   TORCH_CHECK(o.lr_step_epochs() >= 1, "lr_step_epochs must be >= 1, got ", o.lr_step_epochs());
   TORCH_CHECK(o.lr_gamma() > 0 && o.lr_gamma() <= 1, "lr_gamma must be in (0, 1], got ",
               o.lr_gamma());
-  TORCH_CHECK(o.threads() >= 0, "threads must be >= 0, got ", o.threads());
-  const torch::Device device(o.device());  // throws on a malformed device string
-  TORCH_CHECK(!device.is_cuda() || torch::cuda::is_available(), "device \"", o.device(),
+  TORCH_CHECK(o.threads() >= 0 && o.threads() <= 512, "threads must be in [0, 512], got ",
+              o.threads());
+  TORCH_CHECK(o.jitter_pixels() >= 0 && o.jitter_pixels() < 8,
+              "jitter_pixels must be in [0, 8), got ", o.jitter_pixels());
+  const bool cpu = o.device() == "cpu";
+  const bool cuda = o.device() == "cuda" ||
+                    (o.device().rfind("cuda:", 0) == 0 && o.device().size() > 5 &&
+                     o.device().size() <= 8 &&
+                     o.device().find_first_not_of("0123456789", 5) == std::string::npos);
+  TORCH_CHECK(cpu || cuda, "device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"", o.device(),
+              "\"");
+  TORCH_CHECK(cpu || torch::cuda::is_available(), "device \"", o.device(),
               "\" requested but CUDA is not available; use \"cpu\"");
+  if (cuda && o.device().size() > 5) {
+    const auto index = std::stoll(o.device().substr(5));
+    TORCH_CHECK(index < static_cast<int64_t>(torch::cuda::device_count()), "device \"", o.device(),
+                "\" requested but only ", torch::cuda::device_count(), " CUDA device(s) exist");
+  }
 }
 
 TrainResult train_supervised(torch::nn::Sequential& model, const data::Dataset& train_set,
@@ -163,8 +217,8 @@ TrainResult train_supervised(torch::nn::Sequential& model, const data::Dataset& 
   check_labeled(train_set, "the training set");
   check_labeled(test_set, "the test set");
   const auto labels = train_set.labels.to(torch::Device(options.device()));
-  auto loss = [&](const torch::Tensor& logits, const torch::Tensor& indices) {
-    return torch::cross_entropy_loss(logits, labels.index_select(0, indices.to(labels.device())));
+  auto loss = [&](const torch::Tensor& logits, const torch::Tensor&, const torch::Tensor& indices) {
+    return torch::cross_entropy_loss(logits, labels.index_select(0, indices));
   };
   return fit(model, train_set, test_set, options, phase, loss, callbacks);
 }
@@ -174,39 +228,47 @@ TrainResult distill(torch::nn::Sequential& student, Teacher& teacher,
                     const TrainerOptions& options, const KDLossOptions& loss_options,
                     const std::string& phase,
                     const std::vector<std::shared_ptr<Callback>>& callbacks) {
-  validate(options);
-  TORCH_CHECK(transfer_set.size() > 0, "the transfer set is empty");
-  check_labeled(test_set, "the test set");
+  check_distillation_inputs(options, loss_options, transfer_set, test_set);
+  teacher->set_temperature(loss_options.temperature());
   const torch::Device device(options.device());
-  KDLossOptions loss_opts = loss_options;
-  if (!transfer_set.labeled()) loss_opts.alpha(1.0);  // only the soft term exists
-  // Validates T and alpha before the (possibly long) teacher pass.
-  functional::kd_loss(torch::zeros({1, 2}), torch::zeros({1, 2}),
-                      torch::zeros({1}, torch::kInt64), loss_opts);
-
   teacher->to(device);
-  const auto teacher_logits =
-      compute_logits([&](const torch::Tensor& x) { return teacher->forward(x); },
-                     transfer_set.images, options.eval_batch_size(), device)
-          .to(device);  // [N, C]
-  int64_t student_classes = 0;
-  {
-    torch::NoGradGuard no_grad;
-    const bool was_training = student->is_training();
-    student->eval();
-    student->to(device);
-    student_classes = student->forward(transfer_set.images.narrow(0, 0, 1).to(device)).size(1);
-    student->train(was_training);
-  }
-  TORCH_CHECK(teacher_logits.size(1) == student_classes, "the teacher has ",
-              teacher_logits.size(1), " classes but the student has ", student_classes,
-              "; both must predict the same classes");
+  const auto probe = transfer_set.images.narrow(0, 0, 1).to(device);
+  check_class_counts(teacher->forward(probe).size(1), student, probe);
   const auto labels = transfer_set.labeled() ? transfer_set.labels.to(device) : torch::Tensor();
-  auto loss = [&](const torch::Tensor& logits, const torch::Tensor& indices) {
-    const auto idx = indices.to(device);
-    const auto v = teacher_logits.index_select(0, idx);  // [B, C]
-    if (!labels.defined()) return functional::soft_target_loss(logits, v, loss_opts.temperature());
-    return functional::kd_loss(logits, v, labels.index_select(0, idx), loss_opts);
+  auto loss = [&](const torch::Tensor& logits, const torch::Tensor& inputs,
+                  const torch::Tensor& indices) {
+    const auto v = teacher->forward(inputs);  // [B, C], on the same jittered batch
+    return distillation_loss(logits, v, labels, indices, loss_options);
+  };
+  return fit(student, transfer_set, test_set, options, phase, loss, callbacks);
+}
+
+TrainResult distill(torch::nn::Sequential& student, const SoftTargets& soft_targets,
+                    const data::Dataset& transfer_set, const data::Dataset& test_set,
+                    const TrainerOptions& options, const KDLossOptions& loss_options,
+                    const std::string& phase,
+                    const std::vector<std::shared_ptr<Callback>>& callbacks) {
+  check_distillation_inputs(options, loss_options, transfer_set, test_set);
+  if (options.jitter_pixels() > 0) {
+    throw std::runtime_error(
+        phase + ": stored soft targets would be stale with jitter_pixels = " +
+        std::to_string(options.jitter_pixels()) +
+        " (the student sees translated images the teacher never saw); distil with the teacher "
+        "online instead");
+  }
+  TORCH_CHECK(soft_targets.member_logits.dim() == 3 &&
+                  soft_targets.size() == transfer_set.size(),
+              "the stored soft targets hold ", soft_targets.member_logits.dim() == 3 ? soft_targets.size() : -1,
+              " examples but the transfer set has ", transfer_set.size());
+  const torch::Device device(options.device());
+  const auto probe = transfer_set.images.narrow(0, 0, 1).to(device);
+  check_class_counts(soft_targets.num_classes(), student, probe);
+  SoftTargets on_device = soft_targets;
+  on_device.member_logits = soft_targets.member_logits.to(device);
+  const auto labels = transfer_set.labeled() ? transfer_set.labels.to(device) : torch::Tensor();
+  auto loss = [&](const torch::Tensor& logits, const torch::Tensor&, const torch::Tensor& indices) {
+    const auto v = on_device.logits(indices, loss_options.temperature());  // [B, C]
+    return distillation_loss(logits, v, labels, indices, loss_options);
   };
   return fit(student, transfer_set, test_set, options, phase, loss, callbacks);
 }

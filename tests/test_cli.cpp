@@ -178,6 +178,110 @@ TEST_F(CliTest, ExampleProgramDistilsOnTinyData) {
   EXPECT_NE(r.output.find("student: "), std::string::npos) << r.output;
 }
 
+nlohmann::json results_of(const std::string& out_dir) {
+  return nlohmann::json::parse(slurp(out_dir + "/results.json"));
+}
+
+TEST_F(CliTest, SoftTargetsCommandWritesWhatRunThenReads) {
+  auto r = run_command(cli("soft-targets " + config + " --output " + dir.file("st.bin")), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(fs::exists(dir.file("st.bin")));
+  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  c["distillation"]["soft_targets"] = dir.file("st.bin");
+  write(config, c.dump());
+  // The teacher is retrained with the same seed and one thread: bit-identical, same fingerprint.
+  r = run_command(cli("run " + config), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(results_of(out_dir).at("distillation").at("soft_targets"), "stored");
+  // A damaged file is refused, saying so.
+  auto bytes = slurp(dir.file("st.bin"));
+  bytes[bytes.size() - 5] ^= 0x10;
+  write(dir.file("st.bin"), bytes);
+  r = run_command(cli("run " + config), dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find(dir.file("st.bin") + ": damaged (payload checksum mismatch)"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST_F(CliTest, AutoSoftTargetsAreComputedOnceThenReused) {
+  auto r = run_command(cli("run " + config), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(results_of(out_dir).at("distillation").at("soft_targets"), "computed");
+  EXPECT_TRUE(fs::exists(out_dir + "/soft_targets.bin"));
+  r = run_command(cli("run " + config), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(results_of(out_dir).at("distillation").at("soft_targets"), "stored");
+}
+
+TEST_F(CliTest, FailedRunKeepsTheOutputsOfTheLastGoodOne) {
+  ASSERT_EQ(run_command(cli("run " + config), dir).exit_code, 0);
+  const auto results = slurp(out_dir + "/results.json");
+  const auto resolved = slurp(out_dir + "/config.json");
+  const auto teacher = slurp(out_dir + "/teacher.pt");
+  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  c["seed"] = 5;
+  c["student"]["training"]["learning_rate"] = 1e30;
+  write(config, c.dump());
+  const auto r = run_command(cli("run " + config), dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("student_scratch: training loss became"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(out_dir + "/results.json"), results);
+  EXPECT_EQ(slurp(out_dir + "/config.json"), resolved);
+  EXPECT_EQ(slurp(out_dir + "/teacher.pt"), teacher);
+  EXPECT_TRUE(fs::exists(out_dir + "/.incomplete/config.json"));  // the failed run's, for a look
+}
+
+TEST_F(CliTest, OmittedClassIsCorrectedByABiasShiftChosenOnHeldOutData) {
+  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  c["data"]["omit_classes"] = {3};
+  c["data"]["heldout"] = 60;
+  write(config, c.dump());
+  const auto r = run_command(cli("run " + config), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto results = results_of(out_dir);
+  ASSERT_EQ(results.at("bias_shifts").size(), 1u);
+  const double shift = results.at("bias_shifts")[0];
+  EXPECT_GE(shift, 0.0);
+  EXPECT_LE(shift, 10.0);
+  const auto& corrected = results.at("student_distilled_corrected");
+  EXPECT_EQ(corrected.at("errors_per_class").size(), 10u);
+  // The correction only raises class 3: it cannot add errors on class 3.
+  EXPECT_LE(corrected.at("errors_per_class")[3].get<int64_t>(),
+            results.at("student_distilled").at("errors_per_class")[3].get<int64_t>());
+  EXPECT_TRUE(fs::exists(out_dir + "/student_distilled_corrected.pt"));
+}
+
+TEST_F(CliTest, EnsembleOfTorchScriptAndTrainedTeachers) {
+  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  nlohmann::json scripted = nlohmann::json::object();
+  scripted["torchscript"] = std::string(DISTILLERY_FIXTURE_DIR) + "/teacher_mlp.ts";
+  nlohmann::json trained = nlohmann::json::object();
+  trained["model"] = nlohmann::json::parse(R"({"architecture": "mlp", "hidden": [8]})");
+  trained["training"] = nlohmann::json::parse(R"({"epochs": 1})");
+  c["teacher"] = nlohmann::json::object();
+  c["teacher"]["combine"] = "arithmetic";
+  c["teacher"]["members"] = nlohmann::json::array({scripted, trained});
+  write(config, c.dump());
+  const auto r = run_command(cli("run " + config), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto results = results_of(out_dir);
+  EXPECT_EQ(results.at("teacher").at("multiply_adds"), -1);  // unknown for TorchScript
+  EXPECT_TRUE(fs::exists(out_dir + "/teacher_member_0.pt"));
+  EXPECT_FALSE(fs::exists(out_dir + "/teacher.pt"));
+}
+
+TEST_F(CliTest, MissingTorchScriptTeacherIsRefused) {
+  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  c["teacher"] = {{"torchscript", dir.file("absent.ts")}};
+  write(config, c.dump());
+  const auto r = run_command(cli("run " + config), dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find(dir.file("absent.ts") + ": cannot load TorchScript teacher"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST(Configs, EveryShippedConfigIsValid) {
   int count = 0;
   for (const auto& entry : fs::directory_iterator(DISTILLERY_CONFIG_DIR)) {

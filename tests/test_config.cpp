@@ -24,8 +24,8 @@ TEST(Config, DefaultsFillEverythingNotGiven) {
   EXPECT_EQ(c.out_dir, "runs/experiment");
   EXPECT_EQ(c.data.dataset, "fashion-mnist");
   EXPECT_EQ(c.data.dir, "/usr/share/datasets/fashion-mnist");
-  EXPECT_DOUBLE_EQ(c.distillation.temperature(), 4.0);
-  EXPECT_DOUBLE_EQ(c.distillation.alpha(), 0.9);
+  EXPECT_DOUBLE_EQ(c.distillation.loss.temperature(), 4.0);
+  EXPECT_DOUBLE_EQ(c.distillation.loss.alpha(), 0.9);
   EXPECT_EQ(c.student.training.epochs(), 10);
   EXPECT_EQ(c.student.model["hidden"], nlohmann::json({16}));
 }
@@ -74,7 +74,7 @@ TEST(Config, WrongTypeIsNamedWithItsPath) {
 TEST(Config, InvalidValuesAreNamedWithTheirPath) {
   EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}, "training": {"epochs": 0}},
                         "teacher": {"model": {"architecture": "mlp"}}})"),
-            "exp.json: student.training: epochs must be >= 1, got 0");
+            "exp.json: student.training: epochs must be in [1, 1000000], got 0");
   EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}},
                         "teacher": {"model": {"architecture": "mlp"}},
                         "distillation": {"alpha": 2}})"),
@@ -97,6 +97,76 @@ TEST(Config, MissingFileIsAnError) {
   } catch (const distillery::ConfigError& e) {
     EXPECT_STREQ(e.what(), "cannot open /nonexistent/exp.json: No such file or directory");
   }
+}
+
+TEST(Config, TeacherSourcesAreExclusive) {
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"model": {"architecture": "mlp"}, "checkpoint": "t.pt"}})"),
+            "exp.json: teacher: give exactly one of \"model\" (to train, or with \"weights\"), "
+            "\"checkpoint\", \"torchscript\" or \"members\"");
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}}, "teacher": {}})"),
+            "exp.json: teacher: give exactly one of \"model\" (to train, or with \"weights\"), "
+            "\"checkpoint\", \"torchscript\" or \"members\"");
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"torchscript": "t.ts", "weights": "w.pt"}})"),
+            "exp.json: teacher.weights: needs \"model\", the architecture to load into");
+}
+
+TEST(Config, EnsembleMembersGetTheirOwnSeeds) {
+  const auto c = distillery::parse_config(
+      R"({"seed": 10, "student": {"model": {"architecture": "mlp"}},
+          "teacher": {"combine": "geometric", "members": [
+             {"model": {"architecture": "mlp", "hidden": [8]}},
+             {"model": {"architecture": "mlp", "hidden": [8]}, "seed": 99},
+             {"torchscript": "t.ts"}]}})",
+      "exp.json");
+  ASSERT_EQ(c.teacher.members.size(), 3u);
+  EXPECT_EQ(c.teacher.combine, distillery::EnsembleMode::kGeometric);
+  EXPECT_EQ(c.teacher.members[0].training.seed(), 10u);
+  EXPECT_EQ(c.teacher.members[1].training.seed(), 99u);
+  EXPECT_EQ(c.teacher.members[2].torchscript, "t.ts");
+  const auto again = distillery::parse_config(distillery::to_json(c).dump(), "resolved.json");
+  EXPECT_EQ(distillery::to_json(again), distillery::to_json(c));
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"members": [{"members": []}]}})"),
+            "exp.json: teacher.members[0].members: members cannot be nested");
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"combine": "median", "members": [{"torchscript": "a"}]}})"),
+            "exp.json: teacher.combine: ensemble mode must be \"arithmetic\" or \"geometric\", "
+            "got \"median\"");
+}
+
+TEST(Config, HostileInputGetsShortClearErrors) {
+  const std::string deep = "{\"name\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_EQ(error_of(deep), "exp.json: JSON nested deeper than 64 levels at line 1");
+  const auto overflow = error_of(R"({"seed": 1e400})");
+  EXPECT_EQ(overflow.rfind("exp.json: unreadable JSON (", 0), 0u) << overflow;
+  EXPECT_EQ(error_of(R"({"seed": 9223372036854775808, "student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"model": {"architecture": "mlp"}}})"),
+            "exp.json: seed: 9223372036854775808 is out of range for an integer");
+  std::string long_array = "[";
+  for (int i = 0; i < 1000; ++i) long_array += std::to_string(i) + ",";
+  long_array += "0]";
+  const auto message = error_of("{\"seed\": " + long_array + "}");
+  EXPECT_LT(message.size(), 140u) << message;
+  EXPECT_EQ(error_of(R"({"threads": 100000, "student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"model": {"architecture": "mlp"}}})"),
+            "exp.json: threads: threads must be in [0, 512], got 100000");
+  EXPECT_EQ(error_of(R"({"device": "mps", "student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"model": {"architecture": "mlp"}}})"),
+            "exp.json: device: device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"mps\"");
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"model": {"architecture": "mlp"}},
+                        "distillation": {"temperature": 1e300}})"),
+            "exp.json: distillation.temperature: must be in [0.01, 10000], got " +
+                std::to_string(1e300));
+  EXPECT_EQ(error_of(R"({"out_dir": "", "student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"model": {"architecture": "mlp"}}})"),
+            "exp.json: out_dir: must not be empty");
+  EXPECT_EQ(error_of(R"({"data": {"train_limit": -1}})"),
+            "exp.json: data.train_limit: must be >= 0, got -1");
+  EXPECT_EQ(error_of(R"({"data": {"omit_classes": [3, 12]}})"),
+            "exp.json: data.omit_classes: class 12 is outside [0, 10)");
 }
 
 }  // namespace

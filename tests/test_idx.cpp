@@ -14,12 +14,7 @@ using distillery::test::write_bytes;
 namespace {
 
 std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "<no error>";
+  return distillery::test::runtime_error_of(f);
 }
 
 TEST(IdxReader, ReadsPlainAndGzipFilesIdentically) {

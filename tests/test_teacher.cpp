@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "distillery/losses.h"
 #include "distillery/models.h"
 #include "distillery/teacher.h"
@@ -71,6 +74,129 @@ TEST(Teacher, OutputsAreThoseOfTheWrappedModelInEvalMode) {
   torch::NoGradGuard guard;
   EXPECT_TRUE(torch::equal(teacher(x), net->forward(x)));
   EXPECT_TRUE(torch::equal(teacher(x), teacher(x)));  // dropout off: deterministic
+}
+
+TEST(Ensemble, ArithmeticAndGeometricMeansMatchThePaperExample) {
+  // Members [10, 0, 0] and [0, 0, 0] at T = 1.
+  const auto members = torch::tensor({{{10.0, 0.0, 0.0}}, {{0.0, 0.0, 0.0}}}, torch::kFloat64);
+  const auto arithmetic = torch::softmax(
+      distillery::combine_member_logits(members, distillery::EnsembleMode::kArithmetic, 1.0), -1);
+  const auto geometric = torch::softmax(
+      distillery::combine_member_logits(members, distillery::EnsembleMode::kGeometric, 1.0), -1);
+  const auto e10 = std::exp(10.0), e5 = std::exp(5.0);
+  const double a0 = 0.5 * (e10 / (e10 + 2) + 1.0 / 3), a1 = 0.5 * (1 / (e10 + 2) + 1.0 / 3);
+  EXPECT_NEAR(arithmetic[0][0].item<double>(), a0, 1e-12);
+  EXPECT_NEAR(arithmetic[0][1].item<double>(), a1, 1e-12);
+  EXPECT_NEAR(arithmetic[0][0].item<double>(), 0.6667, 1e-4);  // exactly 0.666621...
+  EXPECT_NEAR(arithmetic[0][2].item<double>(), 0.1667, 5e-5);
+  EXPECT_NEAR(geometric[0][0].item<double>(), e5 / (e5 + 2), 1e-12);
+  EXPECT_NEAR(geometric[0][0].item<double>(), 0.9867, 5e-5);
+  EXPECT_NEAR(geometric[0][1].item<double>(), 0.0066, 5e-5);
+}
+
+TEST(Ensemble, ArithmeticMeanIsFormedAtTheGivenTemperature) {
+  const auto members = torch::randn({3, 4, 5}, torch::kFloat64) * 3;
+  const double T = 4.0;
+  const auto combined =
+      distillery::combine_member_logits(members, distillery::EnsembleMode::kArithmetic, T);
+  const auto expected = torch::softmax(members / T, -1).mean(0);
+  EXPECT_TRUE(torch::allclose(torch::softmax(combined / T, -1), expected, 0, 1e-12));
+}
+
+TEST(Ensemble, TeacherOfTwoModulesCombinesTheirLogits) {
+  torch::manual_seed(2);
+  auto a = distillery::make_mlp(distillery::MLPOptions().hidden({4}), {1, 2, 2}, 3);
+  auto b = distillery::make_mlp(distillery::MLPOptions().hidden({4}), {1, 2, 2}, 3);
+  auto ensemble = distillery::make_ensemble({distillery::Teacher(a), distillery::Teacher(b)},
+                                            distillery::EnsembleMode::kGeometric, 1.0);
+  const auto x = torch::randn({5, 1, 2, 2});
+  torch::NoGradGuard guard;
+  EXPECT_EQ(ensemble->num_members(), 2);
+  EXPECT_TRUE(torch::allclose(ensemble(x), 0.5 * (a->forward(x) + b->forward(x))));
+  EXPECT_EQ(ensemble->member_logits(x).sizes(), (std::vector<int64_t>{2, 5, 3}));
+  EXPECT_TRUE(ensemble->parameters().empty());
+}
+
+TEST(Teacher, FingerprintFollowsTheWeights) {
+  torch::manual_seed(3);
+  auto net = distillery::make_mlp(distillery::MLPOptions().hidden({4}), {1, 2, 2}, 3);
+  distillery::Teacher teacher(net);
+  const auto before = teacher->fingerprint();
+  EXPECT_EQ(before, distillery::Teacher(net)->fingerprint());
+  {
+    torch::NoGradGuard guard;
+    net->parameters()[0][0][0].add_(1e-3);
+  }
+  EXPECT_NE(teacher->fingerprint(), before);
+}
+
+std::string fixture(const std::string& name) {
+  return std::string(DISTILLERY_FIXTURE_DIR) + "/" + name;
+}
+
+// The input make_fixtures.py used: x[n, 0, i, j] = sin(0.01 * (n * 784 + i * 28 + j)).
+torch::Tensor fixture_input() {
+  return torch::sin(0.01 * torch::arange(4 * 784, torch::kFloat64)).to(torch::kFloat32).view({4, 1, 28, 28});
+}
+
+torch::Tensor fixture_logits() {
+  std::ifstream in(fixture("fixtures.json"));
+  const auto json = nlohmann::json::parse(in);
+  std::vector<float> flat;
+  for (const auto& row : json.at("logits")) for (float x : row) flat.push_back(x);
+  return torch::tensor(flat).view({4, 10});
+}
+
+TEST(TorchScriptTeacher, ReproducesPyTorchLogitsAndStaysFrozen) {
+  auto teacher = distillery::load_torchscript_teacher(fixture("teacher_mlp.ts"));
+  teacher->train();
+  const auto logits = teacher(fixture_input());
+  EXPECT_FALSE(logits.requires_grad());
+  EXPECT_TRUE(torch::allclose(logits, fixture_logits(), 1e-5, 1e-6));
+  EXPECT_TRUE(teacher->parameters().empty());
+}
+
+TEST(TorchScriptTeacher, MissingFileNamesThePath) {
+  try {
+    distillery::load_torchscript_teacher("/nonexistent/teacher.ts");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("/nonexistent/teacher.ts: cannot load TorchScript teacher: ", 0), 0u)
+        << e.what();
+  }
+}
+
+TEST(StateDict, ModulePrefixedCheckpointLoadsIntoTheBareModel) {
+  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}), {1, 28, 28}, 10);
+  distillery::load_state_dict(*model, fixture("state_dict_module_prefix.pt"));
+  model->eval();
+  torch::NoGradGuard guard;
+  EXPECT_TRUE(torch::allclose(model->forward(fixture_input()), fixture_logits(), 1e-5, 1e-6));
+}
+
+TEST(StateDict, MissingAndUnexpectedKeysAreListed) {
+  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}), {1, 28, 28}, 10);
+  const auto before = model->parameters()[0].clone();
+  try {
+    distillery::load_state_dict(*model, fixture("state_dict_bad_keys.pt"));
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), fixture("state_dict_bad_keys.pt") +
+                                         ": state dict does not match the model: missing keys "
+                                         "[3.bias], unexpected keys [5.weight]");
+  }
+  EXPECT_TRUE(torch::equal(model->parameters()[0], before));  // unchanged on error
+}
+
+TEST(StateDict, WrongShapeNamesTheKey) {
+  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({9}), {1, 28, 28}, 10);
+  try {
+    distillery::load_state_dict(*model, fixture("state_dict_module_prefix.pt"));
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), fixture("state_dict_module_prefix.pt") +
+                                         ": 1.bias has shape [8] in the file but [9] in the model");
+  }
 }
 
 }  // namespace

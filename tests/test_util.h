@@ -2,6 +2,7 @@
 // Helpers shared by the tests: temporary directories and tiny IDX data sets written on the fly.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes, boo
 /// `train_count` training and `test_count` test images, gzip-compressed or plain.
 void write_tiny_mnist(const std::string& dir, int train_count, int test_count, bool gzip,
                       uint32_t seed = 1);
+
+/// The message of the std::runtime_error that `f` throws, or "<no error>".
+std::string runtime_error_of(const std::function<void()>& f);
 
 /// Reads a whole text file.
 std::string slurp(const std::string& path);

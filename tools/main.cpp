@@ -35,13 +35,12 @@ distillery::ExperimentConfig load_with_overrides(const std::string& path, const 
   auto config = distillery::load_config(path);
   if (!o.out_dir.empty()) config.out_dir = o.out_dir;
   if (!o.data_dir.empty()) config.data.dir = o.data_dir;
-  for (auto* m : {&config.teacher, &config.student}) {
-    if (o.threads >= 0) m->training.threads(o.threads);
-    if (!o.device.empty()) m->training.device(o.device);
-  }
   if (o.threads >= 0) config.threads = o.threads;
   if (!o.device.empty()) config.device = o.device;
-  distillery::validate(config.student.training);
+  if (o.threads >= 0 || !o.device.empty()) {
+    // Re-resolve so that the overrides reach every trainer (teacher members included).
+    config = distillery::parse_config(distillery::to_json(config).dump(), path + " (with overrides)");
+  }
   return config;
 }
 
@@ -69,7 +68,11 @@ int run(const std::string& config_path, const Overrides& overrides) {
   print_row("teacher", result.teacher);
   print_row("student_scratch", result.student_scratch);
   print_row("student_distilled", result.student_distilled);
-  std::printf("results: %s/results.json\n", config.out_dir.c_str());
+  if (result.student_distilled_corrected) {
+    print_row("distilled+bias", *result.student_distilled_corrected);
+  }
+  std::printf("soft targets: %s\nresults: %s/results.json\n", result.soft_targets.c_str(),
+              config.out_dir.c_str());
   return 0;
 }
 
@@ -82,6 +85,14 @@ int train(const std::string& config_path, const std::string& which, const Overri
   return 0;
 }
 
+int soft_targets(const std::string& config_path, const std::string& output,
+                 const Overrides& overrides) {
+  const auto config = load_with_overrides(config_path, overrides);
+  const auto path = distillery::write_soft_targets(config, output, progress_callbacks());
+  std::printf("soft targets: %s\n", path.c_str());
+  return 0;
+}
+
 int evaluate(const std::string& model_path, const std::string& data_dir,
              const std::string& dataset, bool as_json) {
   auto saved = distillery::load_model(model_path);
@@ -89,6 +100,16 @@ int evaluate(const std::string& model_path, const std::string& data_dir,
                                        : distillery::data::kFashionMnistNormalization;
   const auto test = distillery::data::load_mnist_format(data_dir, distillery::data::Split::kTest,
                                                         norm);
+  const distillery::InputShape data_shape{test.images.size(1), test.images.size(2),
+                                          test.images.size(3)};
+  if (data_shape.channels != saved.input.channels || data_shape.height != saved.input.height ||
+      data_shape.width != saved.input.width) {
+    throw std::runtime_error(model_path + ": the model takes " +
+                             std::to_string(saved.input.height) + "x" +
+                             std::to_string(saved.input.width) + " images but " + data_dir +
+                             " holds " + std::to_string(data_shape.height) + "x" +
+                             std::to_string(data_shape.width) + " images");
+  }
   if (test.num_classes != saved.num_classes) {
     throw std::runtime_error(model_path + ": the model has " + std::to_string(saved.num_classes) +
                              " classes but " + data_dir + " has " +
@@ -129,7 +150,7 @@ int main(int argc, char** argv) {
     cmd->add_option("--out-dir", overrides.out_dir, "Override out_dir of the config");
     cmd->add_option("--data", overrides.data_dir, "Override data.dir of the config");
     cmd->add_option("--threads", overrides.threads, "Override threads (0 = LibTorch default)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(CLI::Range(0, 512));
     cmd->add_option("--device", overrides.device, "Override device (cpu, cuda, cuda:N)");
   };
 
@@ -146,6 +167,14 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--model", which, "Which model of the config: teacher or student")
       ->check(CLI::IsMember({"teacher", "student"}));
   add_overrides(train_cmd);
+
+  std::string output;
+  auto* soft_cmd = app.add_subcommand(
+      "soft-targets", "Run the teacher once over the transfer set and store its logits "
+                      "(default <out_dir>/soft_targets.bin), for `run` to reuse");
+  soft_cmd->add_option("config", config_path, "Experiment JSON file")->required();
+  soft_cmd->add_option("--output", output, "File to write");
+  add_overrides(soft_cmd);
 
   std::string model_path, data_dir = "/usr/share/datasets/fashion-mnist",
                           dataset = "fashion-mnist";
@@ -170,6 +199,7 @@ int main(int argc, char** argv) {
   try {
     if (*run_cmd) return run(config_path, overrides);
     if (*train_cmd) return train(config_path, which, overrides);
+    if (*soft_cmd) return soft_targets(config_path, output, overrides);
     if (*eval_cmd) return evaluate(model_path, data_dir, dataset, as_json);
   } catch (const distillery::ConfigError& e) {
     spdlog::error("{}", e.what());

@@ -9,31 +9,46 @@
 ///     {
 ///       "name": "fashion_mnist",            // used in logs and results.json
 ///       "out_dir": "runs/fashion_mnist",     // outputs; relative to the working directory
-///       "seed": 0,                           // seeds weights, batch order and dropout
+///       "seed": 0,                           // seeds weights, batch order, dropout, jitter
 ///       "threads": 0,                        // intra-op CPU threads, 0 = LibTorch default
 ///       "device": "cpu",                     // "cpu", "cuda", "cuda:N"
 ///       "data": {"dataset": "fashion-mnist" | "mnist",
 ///                "dir": "/usr/share/datasets/fashion-mnist",
-///                "train_limit": 0, "test_limit": 0},   // 0 = all examples
-///       "teacher": {"model": {"architecture": ..., ...},      // required unless checkpoint
-///                   "training": {<training>},
-///                   "checkpoint": ""},       // a saved teacher to load instead of training
+///                "train_limit": 0, "test_limit": 0,    // 0 = all examples
+///                "heldout": 0,               // last N training images held out (not in the
+///                                            //   transfer set), for choosing bias shifts
+///                "unlabeled": false,         // distil on the soft term only
+///                "omit_classes": []},        // classes left out of the transfer set (§3)
+///       "teacher": <teacher>,                // required
 ///       "student": {"model": {"architecture": ..., ...},      // required
 ///                   "training": {<training>}},                // scratch and distilled alike
-///       "distillation": {"temperature": 4.0, "alpha": 0.9}
+///       "distillation": {"temperature": 4.0, "alpha": 0.9,
+///                        "soft_targets": "auto"}  // "auto": stored in out_dir and reused
+///                                                 // when teacher and data match; "online":
+///                                                 // run the teacher every step; or a path
+///                                                 // to a file from `distillery soft-targets`
 ///     }
 ///
+/// `<teacher>` is exactly one of
+///     {"model": {...}, "training": {...}, "seed": S}  // trained here (seed defaults to the top)
+///     {"model": {...}, "weights": "state_dict.pt"}    // PyTorch state dict saved in Python
+///     {"checkpoint": "teacher.pt"}                    // a file written by distillery
+///     {"torchscript": "teacher.ts"}                   // a TorchScript model
+///     {"members": [<teacher>, ...], "combine": "arithmetic" | "geometric"}  // an ensemble
+///
 /// `<training>`: `epochs`, `batch_size`, `optimizer`, `learning_rate`, `momentum`,
-/// `weight_decay`, `lr_schedule`, `lr_step_epochs`, `lr_gamma`, `eval_batch_size`
-/// (see TrainerOptions for meanings and defaults).
+/// `weight_decay`, `lr_schedule`, `lr_step_epochs`, `lr_gamma`, `eval_batch_size`,
+/// `jitter_pixels` (see TrainerOptions for meanings and defaults).
 
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 #include "distillery/data/dataset.h"
 #include "distillery/json_fields.h"
 #include "distillery/losses.h"
+#include "distillery/teacher.h"
 #include "distillery/trainer.h"
 
 namespace distillery {
@@ -49,17 +64,51 @@ struct DataConfig {
   int64_t train_limit = 0;
   /// Use only the first N test examples; 0 = all.
   int64_t test_limit = 0;
+  /// Hold out the last N training examples (after `train_limit`): they are in no training
+  /// or transfer set and serve to choose bias shifts (§3). 0 = none.
+  int64_t heldout = 0;
+  /// Distil without hard labels (the soft term alone, Hinton et al. 2015, §2).
+  bool unlabeled = false;
+  /// Classes removed from the transfer set (Hinton et al. 2015, §3, "omitting all examples
+  /// of the digit 3"); each in [0, 10).
+  std::vector<int64_t> omit_classes;
 };
 
-/// One network of the experiment: its architecture and how it is trained.
-struct ModelConfig {
-  /// Architecture spec passed to `build_model` (`{"architecture": "mlp", ...}`); may be null
-  /// for a teacher loaded from `checkpoint`.
+/// Where the teacher comes from: exactly one of the sources below (see the schema above).
+struct TeacherConfig {
+  /// Architecture spec (`{"architecture": "convnet", ...}`) to train, or to load `weights`
+  /// into; null otherwise.
+  nlohmann::json model;
+  /// How a teacher from `model` is trained (ignored with `weights`).
+  TrainerOptions training;
+  /// Seed of a trained teacher's initial weights and batch order.
+  uint64_t seed = 0;
+  /// A PyTorch state dict (Python `torch.save(model.state_dict())`) to load into `model`.
+  std::string weights;
+  /// A file written by `save_model`.
+  std::string checkpoint;
+  /// A TorchScript teacher.
+  std::string torchscript;
+  /// Ensemble members (each a teacher config without members); empty for one teacher.
+  std::vector<TeacherConfig> members;
+  /// How ensemble members are combined.
+  EnsembleMode combine = EnsembleMode::kArithmetic;
+};
+
+/// The student: its architecture and how it is trained (from scratch and distilled alike).
+struct StudentConfig {
+  /// Architecture spec passed to `build_model`.
   nlohmann::json model;
   /// Optimiser and loop settings; `seed`, `threads` and `device` come from the top level.
   TrainerOptions training;
-  /// Teacher only: a file written by `save_model` to load instead of training. "" = train.
-  std::string checkpoint;
+};
+
+/// Distillation settings (Hinton et al. 2015, §2).
+struct DistillationConfig {
+  /// Temperature and alpha of the objective.
+  KDLossOptions loss;
+  /// "auto", "online", or a path to stored soft targets (see the schema above).
+  std::string soft_targets = "auto";
 };
 
 /// A whole distillation experiment (`distillery run`).
@@ -70,10 +119,9 @@ struct ExperimentConfig {
   int64_t threads = 0;
   std::string device = "cpu";
   DataConfig data;
-  ModelConfig teacher;
-  ModelConfig student;
-  /// Temperature and alpha of the distillation objective (Hinton et al. 2015, §2).
-  KDLossOptions distillation;
+  TeacherConfig teacher;
+  StudentConfig student;
+  DistillationConfig distillation;
 };
 
 /// Parses and validates an experiment from JSON text. `source` names the text in messages

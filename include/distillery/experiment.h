@@ -1,14 +1,16 @@
 #pragma once
 /// @file experiment.h
-/// Whole experiments as the command-line program runs them: load data, train (or load) the
-/// teacher, train the student from scratch on hard labels, distil a second copy of the same
-/// student from the teacher (same seed, same epochs), and write the results.
-/// Reproduces the comparison of Hinton et al. 2015, §3 (teacher vs small net vs distilled
-/// small net).
+/// Whole experiments as the command-line program runs them: load data, build the teacher
+/// (train it, or load a checkpoint, state dict, TorchScript file or ensemble), train the
+/// student from scratch on hard labels, distil a second copy of the same student from the
+/// teacher (same seed, same epochs), and write the results. Reproduces the comparison of
+/// Hinton et al. 2015, §3 (teacher vs small net vs distilled small net), including the
+/// omitted-class experiment.
 
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,12 +27,28 @@ struct ModelReport {
   int64_t test_examples = 0;
   /// 1 - test_errors / test_examples.
   double test_accuracy = 0.0;
-  /// Trainable parameters.
+  /// Trainable parameters (summed over ensemble members).
   int64_t parameters = 0;
-  /// Multiply-adds of one forward pass for one image.
+  /// Multiply-adds of one forward pass for one image (summed over members); -1 when unknown
+  /// (a TorchScript teacher).
   int64_t multiply_adds = 0;
-  /// Wall time of training, in seconds (0 for a teacher loaded from a checkpoint).
+  /// Wall time of training, in seconds (0 for a loaded teacher).
   double train_seconds = 0.0;
+  /// Test errors per class, `[C]`.
+  std::vector<int64_t> errors_per_class;
+};
+
+/// The data of one experiment, split as the config says.
+struct ExperimentData {
+  /// Training images minus the held-out ones: what the teacher is trained on.
+  data::Dataset train;
+  /// What the students learn from: `train` without `omit_classes` (unlabeled for
+  /// distillation when `data.unlabeled`).
+  data::Dataset transfer;
+  /// The last `data.heldout` training images (empty when 0).
+  data::Dataset heldout;
+  /// The test split.
+  data::Dataset test;
 };
 
 /// Results of `run_experiment`.
@@ -38,30 +56,47 @@ struct ExperimentResult {
   ModelReport teacher;
   ModelReport student_scratch;
   ModelReport student_distilled;
+  /// How the soft targets were obtained: "stored" (read from a file), "computed" (computed
+  /// and stored), or "online" (teacher run every step).
+  std::string soft_targets;
+  /// With omitted classes: the distilled student after the §3 bias correction.
+  std::optional<ModelReport> student_distilled_corrected;
+  /// The bias shift chosen for each omitted class, in the order of `data.omit_classes`.
+  std::vector<double> bias_shifts;
 };
 
 /// The JSON of a report: the fields above under their own names.
 nlohmann::json to_json(const ModelReport& report);
 
-/// Loads the train and test splits named by `config.data`, cut to the configured limits.
-/// Throws std::runtime_error naming the file on missing or malformed data.
-std::pair<data::Dataset, data::Dataset> load_data(const DataConfig& config);
+/// Loads and splits the data named by `config`. Throws std::runtime_error naming the file on
+/// missing or malformed data, when the train and test images differ in shape, or when the
+/// held-out part would leave no training images.
+ExperimentData load_experiment_data(const DataConfig& config);
 
 /// Runs the experiment of `config` and writes to `config.out_dir`: `results.json` (objects
-/// `teacher`, `student_scratch`, `student_distilled`, each a ModelReport, plus the
-/// distillation settings), `config.json` (the resolved config), `metrics.jsonl` (one line per
-/// epoch and phase), and `teacher.pt`, `student_scratch.pt`, `student_distilled.pt`
-/// (`save_model` files). All files are written atomically.
-/// `callbacks` receive the progress of every phase (a MetricsJsonl is always added).
-/// Throws std::runtime_error (data, I/O, NaN loss) or ConfigError (teacher checkpoint whose
-/// class count or input shape does not match the data).
+/// `teacher`, `student_scratch`, `student_distilled` — each a ModelReport — plus the
+/// distillation settings and, with omitted classes, `student_distilled_corrected` and
+/// `bias_shifts`), `config.json` (the resolved config), `metrics.jsonl` (one line per epoch
+/// and phase), and the models (`teacher.pt` or `teacher_member_<i>.pt`,
+/// `student_scratch.pt`, `student_distilled.pt`). The outputs are written to
+/// `<out_dir>/.incomplete/` and moved into `out_dir` only when the run succeeds, so a failed
+/// run never replaces the outputs of an earlier one. With `distillation.soft_targets` =
+/// "auto", `<out_dir>/soft_targets.bin` is reused when it matches the teacher and data.
+/// Throws std::runtime_error (data, I/O, NaN loss, stale soft targets) or ConfigError.
 ExperimentResult run_experiment(const ExperimentConfig& config,
                                 const std::vector<std::shared_ptr<Callback>>& callbacks = {});
 
 /// Trains one model of `config` (`which` = "teacher" or "student") on hard labels, saves it
 /// to `<out_dir>/<which>.pt` and returns its report; also writes the resolved config and
-/// metrics.jsonl. Throws as `run_experiment`, and std::invalid_argument for another `which`.
+/// metrics.jsonl. Throws as `run_experiment`, and ConfigError when `which` is "teacher" and
+/// the teacher is not a single architecture to train.
 ModelReport train_model(const ExperimentConfig& config, const std::string& which,
                         const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+
+/// Builds the teacher of `config` (training it if needed), runs it over the transfer set
+/// once and writes the soft targets to `output` (default `<out_dir>/soft_targets.bin`).
+/// Returns the path written. Throws as `run_experiment`.
+std::string write_soft_targets(const ExperimentConfig& config, const std::string& output = "",
+                               const std::vector<std::shared_ptr<Callback>>& callbacks = {});
 
 }  // namespace distillery

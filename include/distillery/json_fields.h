@@ -5,12 +5,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace distillery {
+
+/// The JSON text of `value`, cut to about 60 characters for error messages.
+std::string short_dump(const nlohmann::json& value);
 
 /// Thrown for a configuration value that is missing, unknown, of the wrong type or out of
 /// range. `what()` starts with the dotted key path, e.g.
@@ -61,24 +66,41 @@ class ObjectReader {
   template <typename T>
   T convert(const std::string& key) const {
     const auto& value = object_.at(key);
-    check_type(key, value, type_name<T>());
+    bool ok = false;
+    const char* expected = "";
+    if constexpr (std::is_same_v<T, bool>) {
+      ok = value.is_boolean();
+      expected = "a boolean";
+    } else if constexpr (std::is_integral_v<T>) {
+      ok = value.is_number_integer();
+      expected = "an integer";
+      if (ok && value.is_number_unsigned() &&
+          value.template get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+        out_of_range(key, value);
+      }
+    } else if constexpr (std::is_floating_point_v<T>) {
+      ok = value.is_number();
+      expected = "a number";
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      ok = value.is_string();
+      expected = "a string";
+    } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+      ok = value.is_array();
+      for (const auto& element : value) ok = ok && element.is_number_integer();
+      expected = "an array of integers";
+    } else {
+      static_assert(sizeof(T) == 0, "ObjectReader: unsupported field type");
+    }
+    if (!ok) wrong_type(key, value, expected);
     return value.get<T>();
   }
-  template <typename T>
-  static const char* type_name();
-  void check_type(const std::string& key, const nlohmann::json& value, const char* type) const;
+  [[noreturn]] void out_of_range(const std::string& key, const nlohmann::json& value) const;
+  [[noreturn]] void wrong_type(const std::string& key, const nlohmann::json& value,
+                               const char* expected) const;
 
   const nlohmann::json& object_;
   std::string path_;
   std::set<std::string> used_;
 };
-
-template <> inline const char* ObjectReader::type_name<bool>() { return "a boolean"; }
-template <> inline const char* ObjectReader::type_name<int64_t>() { return "an integer"; }
-template <> inline const char* ObjectReader::type_name<double>() { return "a number"; }
-template <> inline const char* ObjectReader::type_name<std::string>() { return "a string"; }
-template <> inline const char* ObjectReader::type_name<std::vector<int64_t>>() {
-  return "an array of integers";
-}
 
 }  // namespace distillery

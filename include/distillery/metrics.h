@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "distillery/data/dataset.h"
 
@@ -23,7 +24,13 @@ struct EvalResult {
   double accuracy = 0.0;
   /// Mean negative log-likelihood of the labels at T = 1 (nats per example).
   double nll = 0.0;
+  /// Misclassified examples of each true class, `[C]`.
+  std::vector<int64_t> errors_per_class;
 };
+
+/// Scores precomputed logits `[N, C]` (float) against labels `[N]` (int64).
+/// Throws c10::Error if the shapes do not match or N = 0.
+EvalResult evaluate_logits(const torch::Tensor& logits, const torch::Tensor& labels);
 
 /// A function from a batch of inputs `[B, ...]` to logits `[B, C]`.
 using LogitsFunction = std::function<torch::Tensor(const torch::Tensor&)>;

@@ -1,16 +1,43 @@
 #pragma once
 /// @file teacher.h
-/// The teacher ("cumbersome model", Hinton et al. 2015, §1-2): a trained network whose
-/// class probabilities at temperature T become the student's soft targets.
+/// The teacher ("cumbersome model", Hinton et al. 2015, §1-2): a trained network, a
+/// TorchScript file, or an ensemble of either, whose class probabilities at temperature T
+/// become the student's soft targets.
 
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace distillery {
+
+/// How an ensemble's members are combined into one distribution (Hinton et al. 2015, §2, §4).
+enum class EnsembleMode {
+  /// `p = (1/M) sum_m softmax_T(v_m)`: arithmetic mean of the members' probabilities,
+  /// formed at the same T the loss uses.
+  kArithmetic,
+  /// `p proportional to prod_m softmax_T(v_m)^(1/M) = softmax_T(mean_m v_m)`: geometric mean.
+  kGeometric,
+};
+
+/// Parses "arithmetic" / "geometric". Throws std::invalid_argument naming the value otherwise.
+EnsembleMode parse_ensemble_mode(const std::string& name);
+/// "arithmetic" or "geometric".
+std::string to_string(EnsembleMode mode);
+
+/// Combines member logits `[M, B, C]` into one set of logits `[B, C]` whose softmax at
+/// `temperature` is the ensemble's distribution: for kGeometric the mean logits; for
+/// kArithmetic `T * log((1/M) sum_m softmax_T(v_m))`. With M = 1 both return the member.
+/// Throws c10::Error if `member_logits` is not 3-D or T is not finite and positive.
+/// Example: members [10, 0, 0] and [0, 0, 0] at T = 1 give probabilities
+/// [0.6667, 0.1667, 0.1667] (arithmetic) and [0.9867, 0.0066, 0.0066] (geometric).
+torch::Tensor combine_member_logits(const torch::Tensor& member_logits, EnsembleMode mode,
+                                    double temperature);
 
 /// A frozen teacher, frozen by construction:
 /// - its parameters have `requires_grad == false` and are *not* registered with this module,
@@ -18,47 +45,105 @@ namespace distillery {
 ///   optimiser;
 /// - it is in eval mode and stays there when `train()` is called on it or on its owner
 ///   (Dropout off, BatchNorm uses and never updates its running statistics);
-/// - `forward` runs under `torch::NoGradGuard`.
-/// `to(device)` moves the wrapped model. Source: Hinton et al. 2015, §2.
+/// - it runs under `torch::NoGradGuard`.
+/// A teacher has one or more members (an ensemble); `forward` combines them with the
+/// ensemble's mode at the ensemble's temperature. Source: Hinton et al. 2015, §2 and §4.
 /// Example:
-///     Teacher teacher(trained_convnet);      // any module with Tensor forward(Tensor)
+///     Teacher teacher(trained_convnet);      // any module holder with Tensor forward(Tensor)
 ///     auto v = teacher(images);              // [B, C] logits, no grad
 class TeacherImpl : public torch::nn::Module {
  public:
+  /// One member: how to run it, move it, freeze it, and read its weights and buffers.
+  struct Member {
+    std::function<torch::Tensor(const torch::Tensor&)> forward;
+    std::function<void(torch::Device)> to;
+    std::function<std::vector<torch::Tensor>()> state;
+    std::function<void()> freeze;
+  };
+
   /// Wraps `model` (a module holder such as `torch::nn::Sequential`), whose `forward` maps
   /// `[B, ...]` inputs to `[B, C]` logits.
   template <typename ModuleHolder>
   explicit TeacherImpl(ModuleHolder model)
-      : model_ptr_(model.ptr()),
-        forward_([model](const torch::Tensor& x) mutable -> torch::Tensor {
-          return model->forward(x);
-        }) {
-    freeze();
-  }
+      : TeacherImpl(std::vector<Member>{member_of(model)}, EnsembleMode::kGeometric, 1.0) {}
 
-  /// Teacher logits `v`, `[B, C]`, for inputs `[B, ...]`; never records autograd history.
+  /// An ensemble of members combined by `mode`; `temperature` is the T at which an
+  /// arithmetic mean is formed (it must be the loss's T). Throws c10::Error if `members` is
+  /// empty or T is invalid.
+  TeacherImpl(std::vector<Member> members, EnsembleMode mode, double temperature);
+
+  /// Teacher logits `v`, `[B, C]`, for inputs `[B, ...]` (for an ensemble, the combined
+  /// logits of `combine_member_logits`); never records autograd history.
+  /// Throws c10::Error if the members disagree on the output shape.
   torch::Tensor forward(const torch::Tensor& inputs);
+
+  /// Each member's logits, `[M, B, C]`, without combining them.
+  torch::Tensor member_logits(const torch::Tensor& inputs);
+
+  /// Number of members M (1 for a single network).
+  int64_t num_members() const { return static_cast<int64_t>(members_.size()); }
+  /// The combination mode (kGeometric for a single network, where both modes agree).
+  EnsembleMode mode() const { return mode_; }
+  /// The temperature at which an arithmetic ensemble is formed.
+  double temperature() const { return temperature_; }
+  /// Sets the temperature of an arithmetic ensemble (e.g. to the loss's T).
+  /// Throws c10::Error if T is not finite and positive.
+  void set_temperature(double temperature);
+
+  /// Fingerprint of every member's weights and buffers and of the mode (see fingerprint.h):
+  /// identifies the teacher in stored soft targets.
+  uint64_t fingerprint() const;
 
   /// Ignores `on`: a teacher always stays in eval mode.
   void train(bool on = true) override;
-
-  /// Moves the wrapped model (its parameters are not registered here, so the base class
-  /// would not see them).
+  /// Moves every member (their parameters are not registered here, so the base class would
+  /// not see them). The dtype is kept: the losses upcast half-precision logits themselves.
   void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
-  /// See above.
+  /// Keeps the dtype (see above).
   void to(torch::Dtype dtype, bool non_blocking = false) override;
-  /// See above.
+  /// Moves every member to `device`.
   void to(torch::Device device, bool non_blocking = false) override;
 
-  /// The wrapped model (read-only use: e.g. copying a checkpoint).
-  const std::shared_ptr<torch::nn::Module>& model() const { return model_ptr_; }
+  /// The member record of a C++ module holder (used by the constructor; public so that
+  /// ensembles of C++ modules can be assembled).
+  template <typename ModuleHolder>
+  static Member member_of(ModuleHolder model) {
+    std::shared_ptr<torch::nn::Module> module = model.ptr();
+    Member m;
+    m.forward = [model](const torch::Tensor& x) mutable -> torch::Tensor {
+      return model->forward(x);
+    };
+    m.to = [module](torch::Device device) { module->to(device); };
+    m.state = [module] {
+      auto tensors = module->parameters();
+      for (const auto& b : module->buffers()) tensors.push_back(b);
+      return tensors;
+    };
+    m.freeze = [module] {
+      for (auto& p : module->parameters()) p.set_requires_grad(false);
+      module->eval();
+    };
+    return m;
+  }
 
  private:
-  void freeze();
-
-  std::shared_ptr<torch::nn::Module> model_ptr_;
-  std::function<torch::Tensor(const torch::Tensor&)> forward_;
+  std::vector<Member> members_;
+  EnsembleMode mode_;
+  double temperature_;
 };
 TORCH_MODULE(Teacher);
+
+/// Loads a TorchScript teacher (`torch.jit.script(model).save(path)` or `torch.jit.trace`
+/// in Python) whose `forward` maps `[B, ...]` float32 inputs to `[B, C]` logits, so a
+/// teacher trained in Python can be distilled here.
+/// Throws std::runtime_error "<path>: cannot load TorchScript teacher: <reason>" if the file
+/// is missing or not TorchScript.
+Teacher load_torchscript_teacher(const std::string& path);
+
+/// An ensemble of teachers combined by `mode` at `temperature` (Hinton et al. 2015, §4).
+/// Members keep their own weights; each must output the same `[B, C]`.
+/// Throws c10::Error if `members` is empty or T is invalid.
+Teacher make_ensemble(const std::vector<Teacher>& members, EnsembleMode mode,
+                      double temperature);
 
 }  // namespace distillery

@@ -14,6 +14,7 @@
 #include "distillery/data/dataset.h"
 #include "distillery/losses.h"
 #include "distillery/metrics.h"
+#include "distillery/soft_targets.h"
 #include "distillery/teacher.h"
 
 namespace distillery {
@@ -47,6 +48,10 @@ struct TrainerOptions {
   TORCH_ARG(std::string, device) = "cpu";
   /// Batch size used for evaluation and for computing teacher logits.
   TORCH_ARG(int64_t, eval_batch_size) = 1000;
+  /// Random translation of each training image by up to this many pixels (0 = none);
+  /// Hinton et al. 2015, §3 jitter the teacher's inputs by up to 2 pixels. With jitter the
+  /// teacher must see the same jittered batch, so distillation runs it online.
+  TORCH_ARG(int64_t, jitter_pixels) = 0;
 };
 
 /// Checks every field of `options`. Throws c10::Error naming the field and its value.
@@ -111,17 +116,32 @@ TrainResult train_supervised(torch::nn::Sequential& model, const data::Dataset& 
                              const std::string& phase = "train",
                              const std::vector<std::shared_ptr<Callback>>& callbacks = {});
 
-/// Distils `student` from `teacher` over `transfer_set` with `functional::kd_loss`
-/// (Hinton et al. 2015, §2). The teacher logits are computed once, before the first epoch:
-/// the teacher is frozen and deterministic (eval mode) and the transfer set is not augmented,
-/// so this is exactly the same objective as running the teacher on every batch, at a
-/// fraction of the cost. An unlabeled transfer set trains on the soft term alone (alpha is
-/// taken as 1). Throws as `train_supervised`, and c10::Error when the teacher's class count
-/// differs from the student's (both counts in the message).
+/// Distils `student` from `teacher` over `transfer_set` (Hinton et al. 2015, §2), running
+/// the teacher online on every batch (on the same jittered images the student sees when
+/// `options.jitter_pixels() > 0`). The objective is `functional::kd_loss` on a labeled
+/// transfer set and the soft term alone (`soft_target_loss`, still T^2-scaled) on an
+/// unlabeled one. An arithmetic ensemble is formed at the loss's temperature.
+/// Without augmentation it is faster to run the teacher once (`compute_soft_targets`) and
+/// use the overload below: the same objective, since the teacher is frozen and
+/// deterministic.
+/// Throws as `train_supervised`, and c10::Error when the teacher's class count differs from
+/// the student's (both counts in the message).
 /// Example:
 ///     Teacher teacher(trained_net);
 ///     distill(student, teacher, train, test, TrainerOptions(), KDLossOptions().temperature(4));
 TrainResult distill(torch::nn::Sequential& student, Teacher& teacher,
+                    const data::Dataset& transfer_set, const data::Dataset& test_set,
+                    const TrainerOptions& options, const KDLossOptions& loss_options,
+                    const std::string& phase = "distill",
+                    const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+
+/// Distils `student` from stored soft targets (see soft_targets.h), read by sample index.
+/// `soft_targets` must have been computed on exactly `transfer_set` (the caller checks the
+/// fingerprints with `check_soft_targets`).
+/// Throws std::runtime_error when `options.jitter_pixels() > 0` (stored targets would be
+/// stale: use the online overload), c10::Error when the stored class count or example count
+/// does not match, and as `train_supervised` otherwise.
+TrainResult distill(torch::nn::Sequential& student, const SoftTargets& soft_targets,
                     const data::Dataset& transfer_set, const data::Dataset& test_set,
                     const TrainerOptions& options, const KDLossOptions& loss_options,
                     const std::string& phase = "distill",

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "distillery/data/idx.h"
@@ -13,6 +14,27 @@ Dataset Dataset::head(int64_t count) const {
   Dataset out = *this;
   out.images = images.narrow(0, 0, count);
   if (labels.defined()) out.labels = labels.narrow(0, 0, count);
+  return out;
+}
+
+Dataset Dataset::slice(int64_t start, int64_t count) const {
+  start = std::clamp<int64_t>(start, 0, size());
+  count = std::clamp<int64_t>(count, 0, size() - start);
+  Dataset out = *this;
+  out.images = images.narrow(0, start, count);
+  if (labels.defined()) out.labels = labels.narrow(0, start, count);
+  return out;
+}
+
+Dataset Dataset::without_classes(const std::vector<int64_t>& classes) const {
+  TORCH_CHECK(labeled(), "without_classes needs a labeled data set");
+  if (classes.empty()) return *this;
+  auto keep = torch::ones_like(labels, torch::kBool);
+  for (const auto k : classes) keep &= labels.ne(k);
+  const auto indices = keep.nonzero().squeeze(1);
+  Dataset out = *this;
+  out.images = images.index_select(0, indices);
+  out.labels = labels.index_select(0, indices);
   return out;
 }
 
@@ -47,6 +69,32 @@ Dataset load_mnist_format(const std::string& directory, Split split,
   out.labels = raw_labels.to(torch::kInt64);  // [N]
   out.num_classes = kClasses;
   return out;
+}
+
+torch::Tensor random_translate(const torch::Tensor& images, int64_t max_pixels,
+                               at::Generator& generator) {
+  TORCH_CHECK(images.dim() == 4, "random_translate needs [B, C, H, W] images, got ",
+              images.sizes());
+  const int64_t k = max_pixels;
+  TORCH_CHECK(k >= 0 && k < images.size(2) && k < images.size(3),
+              "jitter must be in [0, image size), got ", k);
+  if (k == 0) return images;
+  const int64_t batch = images.size(0), height = images.size(2), width = images.size(3);
+  const auto device = images.device();
+  namespace F = torch::nn::functional;
+  const auto padded = F::pad(images, F::PadFuncOptions({k, k, k, k}));  // [B, C, H+2k, W+2k]
+  // Per-image offsets in [0, 2k]: offset k is the untranslated image.
+  const auto dy = torch::randint(0, 2 * k + 1, {batch, 1, 1}, generator, torch::kInt64).to(device);
+  const auto dx = torch::randint(0, 2 * k + 1, {batch, 1, 1}, generator, torch::kInt64).to(device);
+  const auto rows = dy + torch::arange(height, torch::TensorOptions(torch::kInt64).device(device))
+                             .view({1, height, 1});  // [B, H, 1]
+  const auto cols = dx + torch::arange(width, torch::TensorOptions(torch::kInt64).device(device))
+                             .view({1, 1, width});   // [B, 1, W]
+  const auto b = torch::arange(batch, torch::TensorOptions(torch::kInt64).device(device))
+                     .view({batch, 1, 1});           // [B, 1, 1]
+  using torch::indexing::Slice;
+  // Advanced indices around a slice put the broadcast dims first: [B, H, W, C].
+  return padded.index({b, Slice(), rows, cols}).permute({0, 3, 1, 2}).contiguous();
 }
 
 BatchSampler::BatchSampler(int64_t size, int64_t batch_size, bool shuffle, uint64_t seed)

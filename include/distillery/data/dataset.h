@@ -4,11 +4,13 @@
 /// Everything stays as whole tensors: a batch is an `index_select` of rows, never a
 /// per-example collation, so training is bound by compute, not by data loading.
 
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace distillery::data {
 
@@ -28,6 +30,11 @@ struct Dataset {
   bool labeled() const { return labels.defined(); }
   /// The first `count` examples (all of them when `count` >= N); shares storage.
   Dataset head(int64_t count) const;
+  /// Examples [start, start + count), clipped to the set; shares storage.
+  Dataset slice(int64_t start, int64_t count) const;
+  /// The examples whose label is not in `classes` (copies). Throws c10::Error if the set is
+  /// unlabeled.
+  Dataset without_classes(const std::vector<int64_t>& classes) const;
 };
 
 /// Which half of an IDX data set to read.
@@ -55,6 +62,15 @@ inline constexpr Normalization kMnistNormalization{0.1307, 0.3081};
 /// and label counts differ, or when a label is outside [0, 10).
 Dataset load_mnist_format(const std::string& directory, Split split,
                           Normalization normalization = kFashionMnistNormalization);
+
+/// Random translation ("jitter") of a batch of images by up to `max_pixels` in each direction,
+/// independently per image, with zero fill (Hinton et al. 2015, §3: "jittered by up to two
+/// pixels"). `images` is `[B, C, H, W]`; returns a new tensor of the same shape, device and
+/// dtype. `max_pixels` = 0 returns `images` unchanged. Offsets come from `generator` (CPU).
+/// Throws c10::Error if `images` is not 4-D or `max_pixels` is negative or not smaller than
+/// the image.
+torch::Tensor random_translate(const torch::Tensor& images, int64_t max_pixels,
+                               at::Generator& generator);
 
 /// Iterates over a data set in batches of row indices, shuffled each epoch from a seeded
 /// generator (or in order), so that the same seed gives the same batch order everywhere.

@@ -1,0 +1,85 @@
+#pragma once
+/// @file soft_targets.h
+/// Teacher logits computed once per transfer set, stored in a file, and read back by sample
+/// index, so distillation costs what training the student alone costs (the teacher's forward
+/// pass is paid once, not once per epoch).
+///
+/// File format (all integers little-endian):
+///
+///     offset  size  field
+///          0     8  magic "DSTLSOFT"
+///          8     4  version (uint32) = 1
+///         12     4  dtype (uint32): 0 = float32
+///         16     8  members M (uint64): 1 for one teacher, M for an ensemble
+///         24     8  examples N (uint64)
+///         32     8  classes C (uint64)
+///         40     4  ensemble mode (uint32): 0 = arithmetic, 1 = geometric
+///         44     4  reserved (0)
+///         48     8  teacher fingerprint (uint64, TeacherImpl::fingerprint)
+///         56     8  transfer-set fingerprint (uint64, fingerprint_transfer_set)
+///         64     4  CRC-32 of the payload (uint32)
+///         68     4  CRC-32 of bytes 0..67 (uint32)
+///         72     -  payload: member logits, float32, row-major [M, N, C]
+///
+/// Member logits (not the combined distribution) are stored, so that the temperature of an
+/// arithmetic ensemble can change without recomputing them.
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "distillery/data/dataset.h"
+#include "distillery/teacher.h"
+
+namespace distillery {
+
+/// Teacher logits for every example of a transfer set.
+struct SoftTargets {
+  /// `[M, N, C]` float32 on the CPU (or the training device once moved): the logits of each
+  /// ensemble member for each transfer-set example.
+  torch::Tensor member_logits;
+  /// How the members are combined (irrelevant for M = 1).
+  EnsembleMode mode = EnsembleMode::kGeometric;
+  /// Fingerprint of the teacher that produced them.
+  uint64_t teacher_fingerprint = 0;
+  /// Fingerprint of the transfer set they were computed on.
+  uint64_t transfer_fingerprint = 0;
+
+  /// Number of examples N.
+  int64_t size() const { return member_logits.size(1); }
+  /// Number of classes C.
+  int64_t num_classes() const { return member_logits.size(2); }
+  /// Combined teacher logits `[B, C]` for the examples at `indices` (`[B]` int64, on the
+  /// same device as `member_logits`), at `temperature` (used by an arithmetic ensemble).
+  torch::Tensor logits(const torch::Tensor& indices, double temperature) const;
+};
+
+/// Fingerprint of a transfer set's images (shape, dtype, values): two sets with the same
+/// fingerprint give the same teacher logits.
+uint64_t fingerprint_transfer_set(const data::Dataset& transfer_set);
+
+/// Runs `teacher` (each member separately) over `transfer_set` in batches of `batch_size`
+/// on `device`, without autograd. Returns logits on the CPU.
+/// Throws c10::Error if the transfer set is empty.
+SoftTargets compute_soft_targets(Teacher& teacher, const data::Dataset& transfer_set,
+                                 int64_t batch_size = 1000, torch::Device device = torch::kCPU);
+
+/// Writes `targets` to `path` in the format above, atomically.
+/// Throws std::runtime_error naming the path on I/O errors.
+void save_soft_targets(const std::string& path, const SoftTargets& targets);
+
+/// Reads a file written by `save_soft_targets`, checking its magic, version, sizes and both
+/// checksums. Throws std::runtime_error naming the path and saying what is wrong:
+/// "not a distillery soft-targets file", "damaged (header checksum mismatch)",
+/// "damaged (payload checksum mismatch)", "truncated: ...".
+SoftTargets load_soft_targets(const std::string& path);
+
+/// Checks that stored soft targets belong to `teacher` and `transfer_set`. Throws
+/// std::runtime_error "<path>: made with another teacher (fingerprint X, expected Y)..." or
+/// "<path>: made for other data (transfer-set fingerprint X, expected Y)...", with the advice
+/// to recompute them with `distillery soft-targets`.
+void check_soft_targets(const SoftTargets& targets, const std::string& path,
+                        uint64_t teacher_fingerprint, uint64_t transfer_fingerprint);
+
+}  // namespace distillery
