@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 
@@ -235,6 +236,13 @@ void save_teacher(BuiltTeacher& built, const RunOutputs& out, InputShape input, 
   }
 }
 
+bool teacher_needs_training(const TeacherConfig& t) {
+  if (!t.members.empty()) {
+    return std::any_of(t.members.begin(), t.members.end(), teacher_needs_training);
+  }
+  return !t.model.is_null() && t.weights.empty();
+}
+
 torch::nn::Sequential fresh_student(const ExperimentConfig& c, InputShape input, int64_t classes) {
   torch::manual_seed(c.seed);
   return build_model(c.student.model, input, classes, "student.model");
@@ -252,7 +260,8 @@ nlohmann::json to_json(const ModelReport& r) {
 ExperimentData load_experiment_data(const DataConfig& config) {
   const auto norm = config.dataset == "mnist" ? data::kMnistNormalization
                                               : data::kFashionMnistNormalization;
-  auto train = data::load_mnist_format(config.dir, data::Split::kTrain, norm);
+  auto train = data::load_mnist_format(config.dir, data::Split::kTrain, norm,
+                                       /*labels_optional=*/true);
   auto test = data::load_mnist_format(config.dir, data::Split::kTest, norm);
   if (train.images.sizes().slice(1) != test.images.sizes().slice(1)) {
     throw std::runtime_error(config.dir + ": training images are " +
@@ -269,7 +278,11 @@ ExperimentData load_experiment_data(const DataConfig& config) {
   }
   d.heldout = train.slice(train.size() - config.heldout, config.heldout);
   d.train = train.head(train.size() - config.heldout);
-  d.transfer = d.train.without_classes(config.omit_classes);
+  if (!train.labeled() && (!config.omit_classes.empty() || config.heldout > 0)) {
+    throw std::runtime_error(config.dir + ": the training images have no labels file, so "
+                             "data.omit_classes and data.heldout cannot be used");
+  }
+  d.transfer = train.labeled() ? d.train.without_classes(config.omit_classes) : d.train;
   d.test = test;
   if (d.transfer.size() == 0) {
     throw std::runtime_error("data.omit_classes leaves an empty transfer set");
@@ -296,18 +309,27 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
   ExperimentResult result;
 
   // 1. Teacher.
+  if (!d.train.labeled() && teacher_needs_training(c.teacher)) {
+    throw ConfigError("teacher: the training images have no labels file, so the teacher cannot "
+                      "be trained here; give a \"checkpoint\", \"torchscript\" or \"weights\"");
+  }
   auto built = build_teacher(c.teacher, d, "teacher", callbacks);
   check_teacher_classes(built, d, device);
   result.teacher = report_for(built, d.test, c.student.training);
   save_teacher(built, out, input, classes);
 
-  // 2. Student from scratch on the hard labels of the transfer set.
-  auto scratch = fresh_student(c, input, classes);
-  spdlog::info("student: {} ({} parameters)", c.student.model.dump(), count_parameters(*scratch));
-  const auto scratch_run =
-      train_supervised(scratch, d.transfer, d.test, c.student.training, "student_scratch", callbacks);
-  result.student_scratch = report_for(scratch, d.test, c.student.training, scratch_run.train_seconds);
-  save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, classes);
+  // 2. Student from scratch on the hard labels of the transfer set (when it has labels).
+  if (d.transfer.labeled()) {
+    auto scratch = fresh_student(c, input, classes);
+    spdlog::info("student: {} ({} parameters)", c.student.model.dump(), count_parameters(*scratch));
+    const auto scratch_run = train_supervised(scratch, d.transfer, d.test, c.student.training,
+                                              "student_scratch", callbacks);
+    result.student_scratch =
+        report_for(scratch, d.test, c.student.training, scratch_run.train_seconds);
+    save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, classes);
+  } else {
+    spdlog::info("student: the transfer set has no labels: no scratch student, soft term only");
+  }
 
   // 3. The same student (same initial weights, same batches) distilled from the teacher.
   auto transfer = d.transfer;
@@ -350,9 +372,10 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
        {{"temperature", c.distillation.loss.temperature()},
         {"alpha", c.distillation.loss.alpha()},
         {"soft_targets", result.soft_targets},
-        {"unlabeled", c.data.unlabeled}}},
+        {"unlabeled", !transfer.labeled()}}},
       {"teacher", to_json(result.teacher)},
-      {"student_scratch", to_json(result.student_scratch)},
+      {"student_scratch", result.student_scratch ? to_json(*result.student_scratch)
+                                                 : nlohmann::json(nullptr)},
       {"student_distilled", to_json(result.student_distilled)}};
   if (result.student_distilled_corrected) {
     results["omit_classes"] = c.data.omit_classes;

@@ -282,6 +282,27 @@ TEST_F(CliTest, MissingTorchScriptTeacherIsRefused) {
       << r.output;
 }
 
+TEST_F(CliTest, TransferSetWithoutLabelsFileDistilsOnSoftTargetsOnly) {
+  fs::remove(data_dir + "/train-labels-idx1-ubyte.gz");
+  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  write(config, c.dump());
+  auto r = run_command(cli("run " + config), dir);  // a teacher to train needs labels
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("teacher: the training images have no labels file, so the teacher "
+                          "cannot be trained here"),
+            std::string::npos)
+      << r.output;
+  c["teacher"] = nlohmann::json::object();
+  c["teacher"]["torchscript"] = std::string(DISTILLERY_FIXTURE_DIR) + "/teacher_mlp.ts";
+  write(config, c.dump());
+  r = run_command(cli("run " + config), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto results = results_of(out_dir);
+  EXPECT_TRUE(results.at("student_scratch").is_null());
+  EXPECT_EQ(results.at("distillation").at("unlabeled"), true);
+  EXPECT_EQ(results.at("student_distilled").at("test_examples"), 100);
+}
+
 TEST(Configs, EveryShippedConfigIsValid) {
   int count = 0;
   for (const auto& entry : fs::directory_iterator(DISTILLERY_CONFIG_DIR)) {

@@ -66,7 +66,7 @@ int run(const std::string& config_path, const Overrides& overrides) {
   const auto result = distillery::run_experiment(config, progress_callbacks());
   print_header();
   print_row("teacher", result.teacher);
-  print_row("student_scratch", result.student_scratch);
+  if (result.student_scratch) print_row("student_scratch", *result.student_scratch);
   print_row("student_distilled", result.student_distilled);
   if (result.student_distilled_corrected) {
     print_row("distilled+bias", *result.student_distilled_corrected);

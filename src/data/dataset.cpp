@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <stdexcept>
 
 #include "distillery/data/idx.h"
@@ -39,35 +40,40 @@ Dataset Dataset::without_classes(const std::vector<int64_t>& classes) const {
 }
 
 Dataset load_mnist_format(const std::string& directory, Split split,
-                          Normalization normalization) {
+                          Normalization normalization, bool labels_optional) {
   if (!(normalization.std > 0)) {
     throw std::runtime_error("normalization std must be > 0, got " +
                              std::to_string(normalization.std));
   }
   const std::string prefix = split == Split::kTrain ? "train" : "t10k";
   const auto images_path = find_idx_file(directory, prefix + "-images-idx3-ubyte");
-  const auto labels_path = find_idx_file(directory, prefix + "-labels-idx1-ubyte");
   const auto raw_images = read_idx(images_path, 3);  // [N, rows, cols] uint8
-  const auto raw_labels = read_idx(labels_path, 1);  // [N] uint8
-  if (raw_images.size(0) != raw_labels.size(0)) {
-    throw std::runtime_error(images_path + " holds " + std::to_string(raw_images.size(0)) +
-                             " images but " + labels_path + " holds " +
-                             std::to_string(raw_labels.size(0)) + " labels");
-  }
   constexpr int64_t kClasses = 10;
-  const auto max_label = raw_labels.max().item<int64_t>();
-  if (max_label >= kClasses) {
-    throw std::runtime_error(labels_path + ": label " + std::to_string(max_label) +
-                             " is outside [0, 10)");
-  }
   Dataset out;
   out.images = raw_images.unsqueeze(1)
                    .to(torch::kFloat32)
                    .div_(255.0)
                    .sub_(normalization.mean)
                    .div_(normalization.std);  // [N, 1, rows, cols]
-  out.labels = raw_labels.to(torch::kInt64);  // [N]
   out.num_classes = kClasses;
+  const auto labels_base = (std::filesystem::path(directory) / (prefix + "-labels-idx1-ubyte")).string();
+  if (labels_optional && !std::filesystem::exists(labels_base) &&
+      !std::filesystem::exists(labels_base + ".gz")) {
+    return out;  // an unlabeled set
+  }
+  const auto labels_path = find_idx_file(directory, prefix + "-labels-idx1-ubyte");
+  const auto raw_labels = read_idx(labels_path, 1);  // [N] uint8
+  if (raw_images.size(0) != raw_labels.size(0)) {
+    throw std::runtime_error(images_path + " holds " + std::to_string(raw_images.size(0)) +
+                             " images but " + labels_path + " holds " +
+                             std::to_string(raw_labels.size(0)) + " labels");
+  }
+  const auto max_label = raw_labels.max().item<int64_t>();
+  if (max_label >= kClasses) {
+    throw std::runtime_error(labels_path + ": label " + std::to_string(max_label) +
+                             " is outside [0, 10)");
+  }
+  out.labels = raw_labels.to(torch::kInt64);  // [N]
   return out;
 }
 

@@ -58,10 +58,13 @@ inline constexpr Normalization kMnistNormalization{0.1307, 0.3081};
 /// and `t10k-labels-idx1-ubyte[.gz]`.
 /// @returns images `[N, 1, rows, cols]` float32 normalised by `normalization`, labels `[N]`
 /// int64, `num_classes` = 10.
+/// With `labels_optional`, a missing labels file gives an unlabeled set (undefined `labels`,
+/// `num_classes` still 10): an unlabeled transfer set (Hinton et al. 2015, §2).
 /// Throws std::runtime_error naming the file when a file is missing or malformed, when image
 /// and label counts differ, or when a label is outside [0, 10).
 Dataset load_mnist_format(const std::string& directory, Split split,
-                          Normalization normalization = kFashionMnistNormalization);
+                          Normalization normalization = kFashionMnistNormalization,
+                          bool labels_optional = false);
 
 /// Random translation ("jitter") of a batch of images by up to `max_pixels` in each direction,
 /// independently per image, with zero fill (Hinton et al. 2015, §3: "jittered by up to two
