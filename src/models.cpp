@@ -15,8 +15,12 @@
 namespace distillery {
 namespace {
 
+constexpr int64_t kMaxWidth = 65536;
+
 void check_widths(const std::vector<int64_t>& widths, const char* what) {
-  for (auto w : widths) TORCH_CHECK(w > 0, what, " must be positive, got ", w);
+  for (auto w : widths) {
+    TORCH_CHECK(w > 0 && w <= kMaxWidth, what, " must be in [1, 65536], got ", w);
+  }
 }
 
 void check_dropout(double p) {

@@ -107,4 +107,12 @@ TEST(IdxReader, FindIdxFilePrefersPlainThenGz) {
       << message;
 }
 
+TEST(IdxReader, DataDirectoryThatIsAFileIsNamedAsSuch) {
+  TempDir dir;
+  write_bytes(dir.file("afile"), {1});
+  EXPECT_EQ(error_of([&] { dd::find_idx_file(dir.file("afile"), "x"); }),
+            dir.file("afile") + " is not a directory; point the data directory at the folder "
+                                "holding the IDX files");
+}
+
 }  // namespace

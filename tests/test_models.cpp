@@ -93,4 +93,13 @@ TEST(Models, LoadingGarbageNamesTheFile) {
   }
 }
 
+TEST(Models, AbsurdWidthsAreRefusedBeforeAllocating) {
+  try {
+    distillery::make_mlp(distillery::MLPOptions().hidden({1000000000000}), {}, 10);
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "MLP hidden width must be in [1, 65536], got 1000000000000");
+  }
+}
+
 }  // namespace

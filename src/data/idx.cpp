@@ -119,6 +119,10 @@ torch::Tensor read_idx(const std::string& path, int expected_rank) {
 }
 
 std::string find_idx_file(const std::string& directory, const std::string& base_name) {
+  if (std::filesystem::exists(directory) && !std::filesystem::is_directory(directory)) {
+    throw std::runtime_error(directory + " is not a directory; point the data directory at the "
+                                         "folder holding the IDX files");
+  }
   const auto plain = (std::filesystem::path(directory) / base_name).string();
   if (std::filesystem::is_regular_file(plain)) return plain;
   const auto gz = plain + ".gz";
