@@ -29,8 +29,11 @@ fi
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   echo "setup: creating .venv with torch==$TORCH_VERSION (CPU)"
   python3 -m venv .venv
-  # Pinned exactly: a looser requirement pulls a CUDA build of several GB.
-  .venv/bin/pip install -q "torch==$TORCH_VERSION" numpy
+  # Pinned exactly: a looser requirement pulls a CUDA build of several GB. Where the default
+  # index would serve a CUDA build, set TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu.
+  INDEX=()
+  [[ -n "${TORCH_INDEX_URL:-}" ]] && INDEX=(--index-url "$TORCH_INDEX_URL")
+  .venv/bin/pip install -q "${INDEX[@]}" "torch==$TORCH_VERSION" numpy
 fi
 
 TORCH_PREFIX=$(.venv/bin/python -c 'import torch; print(torch.utils.cmake_prefix_path)')
@@ -38,6 +41,6 @@ GENERATOR=()
 command -v ninja >/dev/null && GENERATOR=(-G Ninja)
 if [[ ! -f build/CMakeCache.txt ]]; then
   cmake -S . -B build "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=Release \
-        -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DPython3_EXECUTABLE="$PWD/.venv/bin/python"
+        -DCMAKE_PREFIX_PATH="$TORCH_PREFIX"
 fi
 cmake --build build --parallel "$(nproc)"

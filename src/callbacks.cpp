@@ -46,7 +46,7 @@ void ProgressLogger::on_epoch_end(const EpochMetrics& m) {
   if (interactive_ && spdlog::get_level() <= spdlog::level::info) {
     std::fprintf(stderr, "\r\033[K");
   }
-  spdlog::info("{} epoch {}/{}: loss {:.4f}, test errors {}/{} ({:.2f}%), {:.0f} samples/s, {:.1f}s",
+  spdlog::info("{} epoch {}/{}: loss {:.4f}, test errors {}/{} (accuracy {:.2f}%), {:.0f} samples/s, {:.1f}s",
                m.phase, m.epoch, m.epochs, m.train_loss, m.test.errors, m.test.examples,
                100.0 * m.test.accuracy, m.samples_per_second, m.seconds);
 }

@@ -213,6 +213,7 @@ std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teache
     throw std::runtime_error("distillation.soft_targets: " + path +
                              " does not exist; create it with `distillery soft-targets`");
   }
+  spdlog::info("soft targets: running the teacher over {} transfer-set images", transfer.size());
   auto computed = compute_soft_targets(teacher, transfer, c.student.training.eval_batch_size(),
                                        torch::Device(c.device));
   save_soft_targets(path, computed);
@@ -403,7 +404,8 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
   const auto& training = teacher ? c.teacher.training : c.student.training;
   const auto d = load_experiment_data(c.data);
   const auto input = shape_of(d.train);
-  RunOutputs out(c.out_dir);
+  // Its own directory, so that it never mixes with the outputs of `run` in out_dir.
+  RunOutputs out((fs::path(c.out_dir) / ("train-" + which)).string());
   write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
   torch::manual_seed(teacher ? c.teacher.seed : c.seed);
   auto net = build_model(spec, input, d.train.num_classes, which + ".model");

@@ -54,15 +54,19 @@ torch::Tensor reduce(const torch::Tensor& per_sample, const Reduction& reduction
 }
 
 // T^2 * KL(p || q) per sample [B], from teacher log-probabilities log p at T.
+// `zero_probabilities`: log p may hold -inf (p_i = 0), whose term is 0, not 0 * -inf; from
+// logits log p is always finite, so the cheaper plain product is exact there.
 // KL >= 0 mathematically; rounding can make an agreeing pair come out at -1e-17, so clamp
 // (clamp_min keeps NaN, so a NaN loss is still reported).
 torch::Tensor soft_term(const torch::Tensor& student_logits, const torch::Tensor& log_p,
-                        double temperature) {
+                        double temperature, bool zero_probabilities, double weight = 1.0) {
   const auto log_q = log_softmax_t(student_logits, temperature);  // [B, C]
   const auto p = log_p.exp();                                      // [B, C]
-  // p_i = 0 contributes 0 (the limit of p log p), not 0 * -inf; NaN logits still give NaN.
-  const auto kl = torch::where(p > 0, p * (log_p - log_q), torch::zeros_like(log_q));
-  return kl.sum(-1).clamp_min(0.0) * (temperature * temperature);    // [B]
+  const auto terms = zero_probabilities
+                         ? torch::where(p > 0, p * (log_p - log_q), torch::zeros_like(log_q))
+                         : p * (log_p - log_q);
+  // One multiply for weight * T^2 (the per-step cost matters for small students).
+  return terms.sum(-1).clamp_min(0.0).mul(weight * temperature * temperature);  // [B]
 }
 
 }  // namespace
@@ -81,7 +85,8 @@ torch::Tensor soft_target_loss(const torch::Tensor& student_logits,
                                const SoftTargetLossOptions& options) {
   check_pair(student_logits, teacher_logits, "teacher_logits");
   const auto log_p = log_softmax_t(teacher_logits.detach(), options.temperature());  // [B, C]
-  return reduce(soft_term(student_logits, log_p, options.temperature()), options.reduction());
+  return reduce(soft_term(student_logits, log_p, options.temperature(), false),
+                options.reduction());
 }
 
 torch::Tensor soft_target_loss_from_probabilities(const torch::Tensor& student_logits,
@@ -98,7 +103,8 @@ torch::Tensor soft_target_loss_from_probabilities(const torch::Tensor& student_l
     TORCH_CHECK(error[worst].item<double>() <= kProbabilityTolerance, "teacher_probabilities row ",
                 worst, " sums to ", p[worst].sum().item<double>(), ", not 1 (tolerance 1e-4)");
   }
-  return reduce(soft_term(student_logits, p.log(), options.temperature()), options.reduction());
+  return reduce(soft_term(student_logits, p.log(), options.temperature(), true),
+                options.reduction());
 }
 
 torch::Tensor kd_loss(const torch::Tensor& student_logits, const torch::Tensor& teacher_logits,
@@ -109,15 +115,16 @@ torch::Tensor kd_loss(const torch::Tensor& student_logits, const torch::Tensor& 
   check_pair(student_logits, teacher_logits, "teacher_logits");
   check_targets(targets, student_logits.size(0), student_logits.size(1));
   const auto z = upcast(student_logits);
-  torch::Tensor per_sample = torch::zeros({z.size(0)}, z.options());  // [B]
+  const double T = options.temperature();
+  torch::Tensor per_sample;  // [B]
   if (alpha > 0.0) {
-    const auto log_p = log_softmax_t(teacher_logits.detach(), options.temperature());
-    per_sample = per_sample + alpha * soft_term(z, log_p, options.temperature());
+    per_sample = soft_term(z, log_softmax_t(teacher_logits.detach(), T), T, false, alpha);
   }
   if (alpha < 1.0) {
     const auto hard = torch::nll_loss(torch::log_softmax(z, -1), targets, {},
                                       at::Reduction::None, -100);  // [B]
-    per_sample = per_sample + (1.0 - alpha) * hard;
+    per_sample = per_sample.defined() ? per_sample.add(hard, 1.0 - alpha)
+                                      : (alpha == 0.0 ? hard : (1.0 - alpha) * hard);
   }
   return reduce(per_sample, options.reduction());
 }

@@ -108,10 +108,13 @@ TEST_F(CliTest, RunWritesResultsConfigMetricsAndModels) {
 }
 
 TEST_F(CliTest, TrainTrainsOneModel) {
-  const auto r = run_command(cli("train " + config + " --model student --out-dir " + out_dir), dir);
+  // --quiet after the subcommand works too.
+  const auto r = run_command(cli("train " + config + " --model student --quiet --out-dir " + out_dir), dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(fs::exists(out_dir + "/student.pt"));
-  EXPECT_FALSE(fs::exists(out_dir + "/teacher.pt"));
+  EXPECT_TRUE(fs::exists(out_dir + "/train-student/student.pt"));
+  EXPECT_TRUE(fs::exists(out_dir + "/train-student/metrics.jsonl"));
+  EXPECT_FALSE(fs::exists(out_dir + "/results.json"));
+  EXPECT_EQ(r.output.find("[info]"), std::string::npos) << r.output;
 }
 
 TEST_F(CliTest, MalformedJsonFailsWithFileAndPosition) {
@@ -166,9 +169,15 @@ TEST_F(CliTest, MissingConfigAndModelFilesFail) {
 }
 
 TEST_F(CliTest, NoSubcommandIsAUsageError) {
-  const auto r = run_command(cli(""), dir);
-  EXPECT_NE(r.exit_code, 0);
+  auto r = run_command(cli(""), dir);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("A subcommand is required"), std::string::npos) << r.output;
+  r = run_command(cli("train " + config), dir);  // --model is required
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--model is required"), std::string::npos) << r.output;
+  r = run_command(cli("run " + config + " --threads 9999"), dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(run_command(cli("--help"), dir).exit_code, 0);
 }
 
 TEST_F(CliTest, ExampleProgramDistilsOnTinyData) {

@@ -81,7 +81,7 @@ int train(const std::string& config_path, const std::string& which, const Overri
   const auto report = distillery::train_model(config, which, progress_callbacks());
   print_header();
   print_row(which.c_str(), report);
-  std::printf("model: %s/%s.pt\n", config.out_dir.c_str(), which.c_str());
+  std::printf("model: %s/train-%s/%s.pt\n", config.out_dir.c_str(), which.c_str(), which.c_str());
   return 0;
 }
 
@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
   CLI::App app{"distillery: distil large teacher networks into small, fast students "
                "(Hinton, Vinyals & Dean 2015)"};
   app.require_subcommand(1);
+  app.fallthrough();  // --verbose / --quiet work before or after the subcommand
   bool verbose = false, quiet = false;
   app.add_flag("-v,--verbose", verbose, "Log debug messages");
   app.add_flag("-q,--quiet", quiet, "Log warnings and errors only");
@@ -162,9 +163,11 @@ int main(int argc, char** argv) {
   add_overrides(run_cmd);
 
   std::string which = "teacher";
-  auto* train_cmd = app.add_subcommand("train", "Train one model of the config on hard labels");
+  auto* train_cmd = app.add_subcommand(
+      "train", "Train one model of the config on hard labels, into <out_dir>/train-<model>/");
   train_cmd->add_option("config", config_path, "Experiment JSON file")->required();
   train_cmd->add_option("--model", which, "Which model of the config: teacher or student")
+      ->required()
       ->check(CLI::IsMember({"teacher", "student"}));
   add_overrides(train_cmd);
 
@@ -190,7 +193,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int code = app.exit(e);  // prints help, or the parse error and a hint
+    return code == 0 ? 0 : kExitUsage;
   }
   spdlog::set_level(verbose ? spdlog::level::debug
                             : quiet ? spdlog::level::warn : spdlog::level::info);

@@ -88,8 +88,8 @@ ExperimentResult run_experiment(const ExperimentConfig& config,
                                 const std::vector<std::shared_ptr<Callback>>& callbacks = {});
 
 /// Trains one model of `config` (`which` = "teacher" or "student") on hard labels, saves it
-/// to `<out_dir>/<which>.pt` and returns its report; also writes the resolved config and
-/// metrics.jsonl. Throws as `run_experiment`, and ConfigError when `which` is "teacher" and
+/// to `<out_dir>/train-<which>/<which>.pt` and returns its report; also writes the resolved
+/// config and metrics.jsonl there (never into the files of `run`). Throws as `run_experiment`, and ConfigError when `which` is "teacher" and
 /// the teacher is not a single architecture to train.
 ModelReport train_model(const ExperimentConfig& config, const std::string& which,
                         const std::vector<std::shared_ptr<Callback>>& callbacks = {});
