@@ -35,11 +35,15 @@ void check_pair(const torch::Tensor& student_logits, const torch::Tensor& teache
               " and teacher ", teacher.scalar_type());
 }
 
-void check_targets(const torch::Tensor& targets, int64_t batch, int64_t classes) {
+void check_target_shape(const torch::Tensor& targets, int64_t batch) {
   TORCH_CHECK(targets.scalar_type() == torch::kInt64, "targets must be int64, got ",
               targets.scalar_type());
   TORCH_CHECK(targets.dim() == 1 && targets.size(0) == batch, "targets must be [B] = [", batch,
               "], got shape ", targets.sizes());
+}
+
+void check_targets(const torch::Tensor& targets, int64_t batch, int64_t classes) {
+  check_target_shape(targets, batch);
   if (batch == 0) return;
   const auto [lo, hi] = torch::aminmax(targets);
   const auto low = lo.item<int64_t>(), high = hi.item<int64_t>();
@@ -68,6 +72,57 @@ torch::Tensor soft_term(const torch::Tensor& student_logits, const torch::Tensor
   // One multiply for weight * T^2 (the per-step cost matters for small students).
   return terms.sum(-1).clamp_min(0.0).mul(weight * temperature * temperature);  // [B]
 }
+
+// The per-sample combined objective with its closed-form gradient (DESIGN.md, "The math"):
+//   d/dz [alpha T^2 KL(p||q) + (1 - alpha) CE(y, s)] = alpha T (q - p) + (1 - alpha) (s - onehot(y))
+// with q = softmax(z / T), s = softmax(z). Computing it in one node instead of a graph of
+// small ops is what keeps a distillation step close to the cost of a hard-label step for
+// small students. Inputs are float32/float64 (already upcast); the teacher gets no gradient.
+class KDPerSample : public torch::autograd::Function<KDPerSample> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& z,
+                               const torch::Tensor& v, const torch::Tensor& targets,
+                               double temperature, double alpha) {
+    const double T = temperature;
+    torch::Tensor per_sample = torch::zeros({z.size(0)}, z.options());  // [B]
+    torch::Tensor q, p, s;
+    if (alpha > 0.0) {
+      const auto log_q = torch::log_softmax(z / T, -1);  // [B, C]
+      const auto log_p = torch::log_softmax(v / T, -1);  // [B, C]
+      p = log_p.exp();
+      q = log_q.exp();
+      // KL >= 0; rounding can give -1e-17 when p == q, hence the clamp (NaN passes through).
+      per_sample = (p * (log_p - log_q)).sum(-1).clamp_min_(0.0).mul_(alpha * T * T);
+    }
+    if (alpha < 1.0) {
+      const auto log_s = torch::log_softmax(z, -1);  // [B, C]
+      s = log_s.exp();
+      per_sample.sub_(log_s.gather(1, targets.unsqueeze(1)).squeeze(1), 1.0 - alpha);
+    }
+    ctx->save_for_backward({q, p, s, targets});
+    ctx->saved_data["temperature"] = T;
+    ctx->saved_data["alpha"] = alpha;
+    return per_sample;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &q = saved[0], &p = saved[1], &s = saved[2], &targets = saved[3];
+    const double T = ctx->saved_data["temperature"].toDouble();
+    const double alpha = ctx->saved_data["alpha"].toDouble();
+    torch::Tensor grad;  // [B, C]
+    if (alpha > 0.0) grad = (q - p).mul_(alpha * T);
+    if (alpha < 1.0) {
+      auto hard = s.clone();
+      hard.scatter_add_(1, targets.unsqueeze(1),
+                        torch::full({targets.size(0), 1}, -1.0, s.options()));
+      grad = grad.defined() ? grad.add_(hard, 1.0 - alpha) : hard.mul_(1.0 - alpha);
+    }
+    grad.mul_(grad_outputs[0].unsqueeze(1));
+    return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
 
 }  // namespace
 
@@ -113,18 +168,23 @@ torch::Tensor kd_loss(const torch::Tensor& student_logits, const torch::Tensor& 
   TORCH_CHECK(alpha >= 0.0 && alpha <= 1.0, "alpha must be in [0, 1], got ", alpha);
   check_temperature(options.temperature());
   check_pair(student_logits, teacher_logits, "teacher_logits");
-  check_targets(targets, student_logits.size(0), student_logits.size(1));
-  const auto z = upcast(student_logits);
-  const double T = options.temperature();
-  torch::Tensor per_sample;  // [B]
-  if (alpha > 0.0) {
-    per_sample = soft_term(z, log_softmax_t(teacher_logits.detach(), T), T, false, alpha);
+  const int64_t batch = student_logits.size(0), classes = student_logits.size(1);
+  // On the CPU the hard term's gather bounds-checks the targets for free; the range check
+  // (two host syncs per step) then only runs to word the error. Elsewhere check up front.
+  const bool gather_checks = targets.device().is_cpu() && alpha < 1.0;
+  if (gather_checks) {
+    check_target_shape(targets, batch);
+  } else {
+    check_targets(targets, batch, classes);
   }
-  if (alpha < 1.0) {
-    const auto hard = torch::nll_loss(torch::log_softmax(z, -1), targets, {},
-                                      at::Reduction::None, -100);  // [B]
-    per_sample = per_sample.defined() ? per_sample.add(hard, 1.0 - alpha)
-                                      : (alpha == 0.0 ? hard : (1.0 - alpha) * hard);
+  const auto z = upcast(student_logits);
+  const auto v = upcast(teacher_logits.detach()).to(z.scalar_type());
+  torch::Tensor per_sample;  // [B]
+  try {
+    per_sample = KDPerSample::apply(z, v, targets, options.temperature(), alpha);
+  } catch (const c10::Error&) {
+    if (gather_checks) check_targets(targets, batch, classes);  // throws the clear message
+    throw;
   }
   return reduce(per_sample, options.reduction());
 }
