@@ -187,6 +187,10 @@ DataConfig read_data(ObjectReader& root) {
       throw ConfigError("data.omit_classes: class " + std::to_string(k) + " is outside [0, 10)");
     }
   }
+  if (!c.omit_classes.empty() && c.heldout == 0) {
+    throw ConfigError("data.heldout: must be > 0 with data.omit_classes, to choose the bias "
+                      "shift on images the student never saw (e.g. 5000)");
+  }
   d.finish();
   return c;
 }

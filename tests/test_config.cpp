@@ -167,6 +167,9 @@ TEST(Config, HostileInputGetsShortClearErrors) {
             "exp.json: data.train_limit: must be >= 0, got -1");
   EXPECT_EQ(error_of(R"({"data": {"omit_classes": [3, 12]}})"),
             "exp.json: data.omit_classes: class 12 is outside [0, 10)");
+  EXPECT_EQ(error_of(R"({"data": {"omit_classes": [3]}})"),
+            "exp.json: data.heldout: must be > 0 with data.omit_classes, to choose the bias shift "
+            "on images the student never saw (e.g. 5000)");
 }
 
 }  // namespace
