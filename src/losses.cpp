@@ -57,20 +57,14 @@ torch::Tensor reduce(const torch::Tensor& per_sample, const Reduction& reduction
   return per_sample.mean();
 }
 
-// T^2 * KL(p || q) per sample [B], from teacher log-probabilities log p at T.
-// `zero_probabilities`: log p may hold -inf (p_i = 0), whose term is 0, not 0 * -inf; from
-// logits log p is always finite, so the cheaper plain product is exact there.
-// KL >= 0 mathematically; rounding can make an agreeing pair come out at -1e-17, so clamp
-// (clamp_min keeps NaN, so a NaN loss is still reported).
-torch::Tensor soft_term(const torch::Tensor& student_logits, const torch::Tensor& log_p,
-                        double temperature, bool zero_probabilities, double weight = 1.0) {
+// T^2 * KL(p || q) per sample [B], from teacher probabilities p (which may hold zeros).
+// A zero p_i contributes 0, not 0 * -inf. KL >= 0 mathematically; rounding can make an
+// agreeing pair come out at -1e-17, so clamp (clamp_min keeps NaN, so NaN is still reported).
+torch::Tensor soft_term_from_probabilities(const torch::Tensor& student_logits,
+                                           const torch::Tensor& p, double temperature) {
   const auto log_q = log_softmax_t(student_logits, temperature);  // [B, C]
-  const auto p = log_p.exp();                                      // [B, C]
-  const auto terms = zero_probabilities
-                         ? torch::where(p > 0, p * (log_p - log_q), torch::zeros_like(log_q))
-                         : p * (log_p - log_q);
-  // One multiply for weight * T^2 (the per-step cost matters for small students).
-  return terms.sum(-1).clamp_min(0.0).mul(weight * temperature * temperature);  // [B]
+  const auto terms = torch::where(p > 0, p * (p.log() - log_q), torch::zeros_like(log_q));
+  return terms.sum(-1).clamp_min(0.0).mul(temperature * temperature);  // [B]
 }
 
 // The per-sample combined objective with its closed-form gradient (DESIGN.md, "The math"):
@@ -126,6 +120,12 @@ class KDPerSample : public torch::autograd::Function<KDPerSample> {
 
 }  // namespace
 
+void validate(const KDLossOptions& options) {
+  TORCH_CHECK(options.alpha() >= 0.0 && options.alpha() <= 1.0, "alpha must be in [0, 1], got ",
+              options.alpha());
+  check_temperature(options.temperature());
+}
+
 torch::Tensor log_softmax_t(const torch::Tensor& logits, double temperature) {
   check_temperature(temperature);
   return torch::log_softmax(upcast(logits) / temperature, -1);
@@ -138,9 +138,13 @@ torch::Tensor softmax_t(const torch::Tensor& logits, double temperature) {
 torch::Tensor soft_target_loss(const torch::Tensor& student_logits,
                                const torch::Tensor& teacher_logits,
                                const SoftTargetLossOptions& options) {
+  check_temperature(options.temperature());
   check_pair(student_logits, teacher_logits, "teacher_logits");
-  const auto log_p = log_softmax_t(teacher_logits.detach(), options.temperature());  // [B, C]
-  return reduce(soft_term(student_logits, log_p, options.temperature(), false),
+  // The combined objective's node with alpha = 1: the hard term and its targets are unused.
+  const auto z = upcast(student_logits);
+  const auto v = upcast(teacher_logits.detach()).to(z.scalar_type());
+  const auto no_targets = torch::empty({0}, z.options().dtype(torch::kInt64));
+  return reduce(KDPerSample::apply(z, v, no_targets, options.temperature(), 1.0),
                 options.reduction());
 }
 
@@ -158,15 +162,14 @@ torch::Tensor soft_target_loss_from_probabilities(const torch::Tensor& student_l
     TORCH_CHECK(error[worst].item<double>() <= kProbabilityTolerance, "teacher_probabilities row ",
                 worst, " sums to ", p[worst].sum().item<double>(), ", not 1 (tolerance 1e-4)");
   }
-  return reduce(soft_term(student_logits, p.log(), options.temperature(), true),
+  return reduce(soft_term_from_probabilities(student_logits, p, options.temperature()),
                 options.reduction());
 }
 
 torch::Tensor kd_loss(const torch::Tensor& student_logits, const torch::Tensor& teacher_logits,
                       const torch::Tensor& targets, const KDLossOptions& options) {
+  validate(options);
   const double alpha = options.alpha();
-  TORCH_CHECK(alpha >= 0.0 && alpha <= 1.0, "alpha must be in [0, 1], got ", alpha);
-  check_temperature(options.temperature());
   check_pair(student_logits, teacher_logits, "teacher_logits");
   const int64_t batch = student_logits.size(0), classes = student_logits.size(1);
   // On the CPU the hard term's gather bounds-checks the targets for free; the range check

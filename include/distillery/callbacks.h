@@ -18,7 +18,9 @@ class ProgressLogger : public Callback {
   /// exactly when stderr is a terminal.
   explicit ProgressLogger(bool interactive);
   ProgressLogger();
+  /// Redraws the progress line (at most ten times a second) when interactive.
   void on_batch_end(const BatchProgress& progress) override;
+  /// Logs the epoch's loss, test errors, accuracy, throughput and time at info level.
   void on_epoch_end(const EpochMetrics& metrics) override;
 
  private:
@@ -34,6 +36,7 @@ class MetricsJsonl : public Callback {
  public:
   /// @param path file to append to; created with its directories if missing.
   explicit MetricsJsonl(std::string path);
+  /// Appends the epoch's line. Throws std::runtime_error naming the file on I/O failure.
   void on_epoch_end(const EpochMetrics& metrics) override;
 
  private:

@@ -55,9 +55,13 @@ class TeacherImpl : public torch::nn::Module {
  public:
   /// One member: how to run it, move it, freeze it, and read its weights and buffers.
   struct Member {
+    /// Inputs `[B, ...]` to logits `[B, C]`; called under NoGradGuard.
     std::function<torch::Tensor(const torch::Tensor&)> forward;
+    /// Moves the member's weights and buffers to a device.
     std::function<void(torch::Device)> to;
+    /// The member's weights and buffers, for the fingerprint.
     std::function<std::vector<torch::Tensor>()> state;
+    /// Eval mode and `requires_grad = false` on every weight.
     std::function<void()> freeze;
   };
 
