@@ -15,9 +15,10 @@ constexpr int kMaxNesting = 64;
 constexpr double kMinTemperature = 0.01;
 constexpr double kMaxTemperature = 1e4;
 
-TrainerOptions read_training(ObjectReader& parent, const std::string& key) {
+TrainerOptions read_training(ObjectReader& parent, const std::string& key,
+                             const TrainerOptions& defaults = TrainerOptions()) {
   ObjectReader r(parent.object(key), parent.where(key));
-  TrainerOptions o;
+  TrainerOptions o = defaults;
   o.epochs(r.get("epochs", o.epochs()));
   o.batch_size(r.get("batch_size", o.batch_size()));
   o.optimizer(r.get("optimizer", o.optimizer()));
@@ -195,6 +196,16 @@ DataConfig read_data(ObjectReader& root) {
   return c;
 }
 
+void check_temperature_and_alpha(const KDLossOptions& loss, const std::string& section) {
+  const double t = loss.temperature(), a = loss.alpha();
+  if (!(t >= kMinTemperature && t <= kMaxTemperature)) {
+    throw ConfigError(section + ".temperature: must be in [0.01, 10000], got " + std::to_string(t));
+  }
+  if (!(a >= 0 && a <= 1)) {
+    throw ConfigError(section + ".alpha: must be in [0, 1], got " + std::to_string(a));
+  }
+}
+
 DistillationConfig read_distillation(ObjectReader& root) {
   ObjectReader k(root.object("distillation"), "distillation");
   DistillationConfig c;
@@ -202,17 +213,122 @@ DistillationConfig read_distillation(ObjectReader& root) {
   c.loss.alpha(k.get("alpha", c.loss.alpha()));
   c.soft_targets = k.get("soft_targets", c.soft_targets);
   k.finish();
-  const double t = c.loss.temperature(), a = c.loss.alpha();
-  if (!(t >= kMinTemperature && t <= kMaxTemperature)) {
-    throw ConfigError("distillation.temperature: must be in [0.01, 10000], got " + std::to_string(t));
-  }
-  if (!(a >= 0 && a <= 1)) {
-    throw ConfigError("distillation.alpha: must be in [0, 1], got " + std::to_string(a));
-  }
+  check_temperature_and_alpha(c.loss, "distillation");
   if (c.soft_targets.empty()) {
     throw ConfigError("distillation.soft_targets: must be \"auto\", \"online\" or a file path");
   }
   return c;
+}
+
+constexpr int64_t kClasses = 10;  // both IDX data sets (MNIST, Fashion-MNIST) have 10 classes
+
+// An integer option of `r` that must lie in [low, high].
+int64_t read_bounded(ObjectReader& r, const std::string& key, int64_t fallback, int64_t low,
+                     int64_t high) {
+  const auto value = r.get(key, fallback);
+  if (value < low || value > high) {
+    throw ConfigError(r.where(key) + ": must be in [" + std::to_string(low) + ", " +
+                      std::to_string(high) + "], got " + std::to_string(value));
+  }
+  return value;
+}
+
+SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, uint64_t seed) {
+  SpecialistsConfig c;
+  if (!root.has("generalist")) {
+    throw ConfigError("generalist: required key is missing (the model whose classes the "
+                      "specialists split, e.g. {\"model\": {...}, \"training\": {...}} or "
+                      "{\"checkpoint\": \"generalist.pt\"})");
+  }
+  c.generalist = read_teacher(root.object("generalist"), "generalist", seed,
+                              /*allow_members=*/false);
+  if (!c.generalist.torchscript.empty()) {
+    throw ConfigError("generalist.torchscript: the specialists copy the generalist's weights, so "
+                      "it must be a distillery model: give \"model\" (to train, or with "
+                      "\"weights\") or \"checkpoint\"");
+  }
+  const auto& json = root.object("specialists");
+  ObjectReader s(json, "specialists");
+  auto& k = c.clustering;
+  const bool has_clusters = s.has("clusters");
+  k.clusters(read_bounded(s, "clusters", k.clusters(), 1, kClasses));
+  k.restarts(read_bounded(s, "restarts", k.restarts(), 1, 10000));
+  k.min_subset_size(read_bounded(s, "min_subset_size", k.min_subset_size(), 1, kClasses - 1));
+  k.max_iterations(read_bounded(s, "kmeans_iterations", k.max_iterations(), 1, 1000000));
+  k.seed(seed);
+  if (s.has("subsets")) {
+    if (has_clusters) {
+      throw ConfigError("specialists.clusters: give either \"clusters\" (to find the subsets) "
+                        "or \"subsets\" (by hand), not both");
+    }
+    const auto& given = json.at("subsets");
+    try {
+      if (given.is_string()) {
+        c.subsets_file = given.get<std::string>();
+        c.subsets = specialists::load_class_subsets(c.subsets_file, kClasses);
+      } else {
+        c.subsets = specialists::class_subsets_from_json(given, kClasses, "subsets");
+      }
+    } catch (const std::exception& e) {
+      throw ConfigError(std::string("specialists.") + (given.is_string() ? "subsets: " : "") +
+                        e.what());
+    }
+  }
+  c.cluster_on = s.get<std::string>("cluster_on", data.heldout > 0 ? "heldout" : "train");
+  if (c.cluster_on != "heldout" && c.cluster_on != "train") {
+    throw ConfigError("specialists.cluster_on: must be \"heldout\" or \"train\", got \"" +
+                      c.cluster_on + "\"");
+  }
+  if (c.cluster_on == "heldout" && data.heldout == 0) {
+    throw ConfigError("specialists.cluster_on: \"heldout\" needs data.heldout > 0 (e.g. 5000)");
+  }
+  c.training = read_training(s, "training", c.training);
+  if (c.training.jitter_pixels() != 0) {
+    throw ConfigError("specialists.training.jitter_pixels: must be 0 for specialists (their soft "
+                      "targets are the generalist's logits on unjittered images)");
+  }
+  c.loss.temperature(s.get("temperature", c.loss.temperature()));
+  c.loss.alpha(s.get("alpha", c.loss.alpha()));
+  check_temperature_and_alpha(c.loss, "specialists");
+  auto& i = c.inference;
+  i.top_n(read_bounded(s, "top_n", i.top_n(), 1, kClasses));
+  i.max_iterations(read_bounded(s, "max_iterations", i.max_iterations(), 1, 1000000));
+  i.tolerance(s.get("tolerance", i.tolerance()));
+  if (!(i.tolerance() > 0 && i.tolerance() < 1)) {
+    throw ConfigError("specialists.tolerance: must be in (0, 1), got " +
+                      std::to_string(i.tolerance()));
+  }
+  const auto method = s.get<std::string>("method", "multiplicative");
+  if (method != "multiplicative" && method != "gradient") {
+    throw ConfigError("specialists.method: must be \"multiplicative\" or \"gradient\", got \"" +
+                      method + "\"");
+  }
+  i.method(method == "gradient" ? specialists::CombineMethod::kGradient
+                                : specialists::CombineMethod::kMultiplicative);
+  s.finish();
+  return c;
+}
+
+nlohmann::json specialists_to_json(const SpecialistsConfig& c) {
+  nlohmann::json out = {
+      {"restarts", c.clustering.restarts()},
+      {"min_subset_size", c.clustering.min_subset_size()},
+      {"kmeans_iterations", c.clustering.max_iterations()},
+      {"cluster_on", c.cluster_on},
+      {"training", training_to_json(c.training)},
+      {"temperature", c.loss.temperature()},
+      {"alpha", c.loss.alpha()},
+      {"top_n", c.inference.top_n()},
+      {"method", c.inference.method() == specialists::CombineMethod::kGradient ? "gradient"
+                                                                                 : "multiplicative"},
+      {"max_iterations", c.inference.max_iterations()},
+      {"tolerance", c.inference.tolerance()}};
+  if (c.subsets.empty()) {
+    out["clusters"] = c.clustering.clusters();
+  } else {
+    out["subsets"] = c.subsets;
+  }
+  return out;
 }
 
 }  // namespace
@@ -242,9 +358,15 @@ ExperimentConfig parse_config(const std::string& text, const std::string& source
     c.threads = r.get("threads", c.threads);
     c.device = r.get("device", c.device);
     c.data = read_data(r);
-    if (!r.has("teacher")) throw ConfigError("teacher: required key is missing");
-    c.teacher = read_teacher(r.object("teacher"), "teacher", c.seed, /*allow_members=*/true);
-    {
+    if (r.has("specialists")) c.specialists = read_specialists(r, c.data, c.seed);
+    if (!c.specialists && r.has("generalist")) {
+      throw ConfigError("generalist: given without a \"specialists\" section; a generalist is "
+                        "only used by `distillery specialists`");
+    }
+    c.has_distillation = !c.specialists || r.has("teacher") || r.has("student");
+    if (c.has_distillation) {
+      if (!r.has("teacher")) throw ConfigError("teacher: required key is missing");
+      c.teacher = read_teacher(r.object("teacher"), "teacher", c.seed, /*allow_members=*/true);
       ObjectReader s(r.object("student"), "student");
       if (!s.has("model")) {
         throw ConfigError("student.model: required key is missing (e.g. {\"architecture\": "
@@ -253,11 +375,15 @@ ExperimentConfig parse_config(const std::string& text, const std::string& source
       c.student.model = read_model_spec(s);
       c.student.training = read_training(s, "training");
       s.finish();
+      c.distillation = read_distillation(r);
     }
-    c.distillation = read_distillation(r);
     r.finish();
     c.student.training.seed(c.seed).threads(c.threads).device(c.device);
     apply_runtime(c.teacher, c.threads, c.device);
+    if (c.specialists) {
+      apply_runtime(c.specialists->generalist, c.threads, c.device);
+      c.specialists->training.seed(c.seed).threads(c.threads).device(c.device);
+    }
     try {
       validate(c.student.training);
     } catch (const c10::Error& e) {
@@ -285,7 +411,7 @@ ExperimentConfig load_config(const std::string& path) {
 }
 
 nlohmann::json to_json(const ExperimentConfig& c) {
-  return {{"name", c.name},
+  nlohmann::json out = {{"name", c.name},
           {"out_dir", c.out_dir},
           {"seed", c.seed},
           {"threads", c.threads},
@@ -297,14 +423,20 @@ nlohmann::json to_json(const ExperimentConfig& c) {
             {"test_limit", c.data.test_limit},
             {"heldout", c.data.heldout},
             {"unlabeled", c.data.unlabeled},
-            {"omit_classes", c.data.omit_classes}}},
-          {"teacher", teacher_to_json(c.teacher)},
-          {"student",
-           {{"model", c.student.model}, {"training", training_to_json(c.student.training)}}},
-          {"distillation",
-           {{"temperature", c.distillation.loss.temperature()},
-            {"alpha", c.distillation.loss.alpha()},
-            {"soft_targets", c.distillation.soft_targets}}}};
+            {"omit_classes", c.data.omit_classes}}}};
+  if (c.has_distillation) {
+    out["teacher"] = teacher_to_json(c.teacher);
+    out["student"] = {{"model", c.student.model},
+                      {"training", training_to_json(c.student.training)}};
+    out["distillation"] = {{"temperature", c.distillation.loss.temperature()},
+                           {"alpha", c.distillation.loss.alpha()},
+                           {"soft_targets", c.distillation.soft_targets}};
+  }
+  if (c.specialists) {
+    out["generalist"] = teacher_to_json(c.specialists->generalist);
+    out["specialists"] = specialists_to_json(*c.specialists);
+  }
+  return out;
 }
 
 }  // namespace distillery

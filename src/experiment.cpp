@@ -14,172 +14,21 @@
 #include "distillery/models.h"
 #include "distillery/soft_targets.h"
 #include "distillery/teacher.h"
+#include "run_support.h"
 
 namespace distillery {
 namespace fs = std::filesystem;
 namespace {
 
-using Callbacks = std::vector<std::shared_ptr<Callback>>;
-
-// Outputs are written into <out_dir>/.incomplete and moved into <out_dir> by commit(), so a
-// run that fails never replaces the outputs of an earlier, successful one.
-class RunOutputs {
- public:
-  explicit RunOutputs(std::string out_dir)
-      : out_dir_(std::move(out_dir)), staging_((fs::path(out_dir_) / ".incomplete").string()) {
-    std::error_code ec;
-    fs::remove_all(staging_, ec);
-    fs::create_directories(staging_, ec);
-    if (ec) throw std::runtime_error("cannot create directory " + staging_ + ": " + ec.message());
-  }
-  std::string path(const std::string& file) const { return (fs::path(staging_) / file).string(); }
-  std::string final_path(const std::string& file) const {
-    return (fs::path(out_dir_) / file).string();
-  }
-  // Moves every staged file into out_dir (results.json last) and removes the staging dir.
-  void commit() const {
-    std::vector<fs::path> files;
-    for (const auto& entry : fs::directory_iterator(staging_)) files.push_back(entry.path());
-    std::stable_partition(files.begin(), files.end(),
-                          [](const fs::path& p) { return p.filename() != "results.json"; });
-    for (const auto& file : files) {
-      std::error_code ec;
-      fs::rename(file, fs::path(out_dir_) / file.filename(), ec);
-      if (ec) {
-        throw std::runtime_error("cannot move " + file.string() + " into " + out_dir_ + ": " +
-                                 ec.message());
-      }
-    }
-    std::error_code ec;
-    fs::remove(staging_, ec);
-  }
-
- private:
-  std::string out_dir_;
-  std::string staging_;
-};
-
-InputShape shape_of(const data::Dataset& set) {
-  return InputShape{set.images.size(1), set.images.size(2), set.images.size(3)};
-}
-
-std::string shape_text(InputShape s) {
-  return std::to_string(s.channels) + "x" + std::to_string(s.height) + "x" +
-         std::to_string(s.width);
-}
-
-// A teacher with what is needed to report on it and save it.
-struct BuiltTeacher {
-  Teacher teacher{nullptr};
-  std::vector<torch::nn::Sequential> nets;  // the C++ members (for counting and saving)
-  std::vector<nlohmann::json> specs;
-  bool has_torchscript = false;
-  double train_seconds = 0.0;
-};
-
-BuiltTeacher build_teacher(const TeacherConfig& t, const ExperimentData& d,
-                           const std::string& phase, const Callbacks& callbacks) {
-  const auto input = shape_of(d.train);
-  const int64_t classes = d.train.num_classes;
-  BuiltTeacher out;
-  if (!t.members.empty()) {
-    std::vector<Teacher> members;
-    for (std::size_t i = 0; i < t.members.size(); ++i) {
-      auto member = build_teacher(t.members[i], d, phase + "_member_" + std::to_string(i), callbacks);
-      members.push_back(member.teacher);
-      out.nets.insert(out.nets.end(), member.nets.begin(), member.nets.end());
-      out.specs.insert(out.specs.end(), member.specs.begin(), member.specs.end());
-      out.has_torchscript = out.has_torchscript || member.has_torchscript;
-      out.train_seconds += member.train_seconds;
-    }
-    out.teacher = make_ensemble(members, t.combine, 1.0);
-    return out;
-  }
-  torch::nn::Sequential net{nullptr};
-  nlohmann::json spec = t.model;
-  if (!t.torchscript.empty()) {
-    out.teacher = load_torchscript_teacher(t.torchscript);
-    out.has_torchscript = true;
-    spdlog::info("{}: loaded TorchScript {}", phase, t.torchscript);
-  } else if (!t.checkpoint.empty()) {
-    auto saved = load_model(t.checkpoint);
-    if (saved.num_classes != classes || shape_text(saved.input) != shape_text(input)) {
-      throw ConfigError(t.checkpoint + ": the teacher takes " + shape_text(saved.input) +
-                        " images and has " + std::to_string(saved.num_classes) +
-                        " classes, but the data has " + shape_text(input) + " images and " +
-                        std::to_string(classes) + " classes");
-    }
-    net = saved.model;
-    spec = saved.spec;
-    spdlog::info("{}: loaded {}", phase, t.checkpoint);
-  } else {
-    torch::manual_seed(t.seed);
-    net = build_model(t.model, input, classes, "teacher.model");
-    if (!t.weights.empty()) {
-      load_state_dict(*net, t.weights);
-      spdlog::info("{}: loaded weights {}", phase, t.weights);
-    } else {
-      spdlog::info("{}: training {} ({} parameters)", phase, t.model.dump(), count_parameters(*net));
-      out.train_seconds =
-          train_supervised(net, d.train, d.test, t.training, phase, callbacks).train_seconds;
-    }
-  }
-  if (net) {
-    net->to(torch::Device(t.training.device()));
-    net->eval();
-    out.teacher = Teacher(net);
-    out.nets.push_back(net);
-    out.specs.push_back(spec);
-  }
-  return out;
-}
-
-ModelReport report_for(const EvalResult& test, int64_t parameters, int64_t multiply_adds,
-                       double train_seconds) {
-  ModelReport r;
-  r.test_errors = test.errors;
-  r.test_examples = test.examples;
-  r.test_accuracy = test.accuracy;
-  r.parameters = parameters;
-  r.multiply_adds = multiply_adds;
-  r.train_seconds = train_seconds;
-  r.errors_per_class = test.errors_per_class;
-  return r;
-}
-
-ModelReport report_for(torch::nn::Sequential& model, const data::Dataset& test,
-                       const TrainerOptions& o, double train_seconds) {
-  model->eval();
-  const auto result = evaluate([&](const torch::Tensor& x) { return model->forward(x); }, test,
-                               o.eval_batch_size(), torch::Device(o.device()));
-  return report_for(result, count_parameters(*model), count_multiply_adds(model, shape_of(test)),
-                    train_seconds);
-}
-
-ModelReport report_for(BuiltTeacher& built, const data::Dataset& test, const TrainerOptions& o) {
-  built.teacher->set_temperature(1.0);  // an ensemble predicts with its T = 1 distribution
-  const auto result =
-      evaluate([&](const torch::Tensor& x) { return built.teacher->forward(x); }, test,
-               o.eval_batch_size(), torch::Device(o.device()));
-  int64_t parameters = 0, multiply_adds = 0;
-  for (auto& net : built.nets) {
-    parameters += count_parameters(*net);
-    multiply_adds += count_multiply_adds(net, shape_of(test));
-  }
-  if (built.has_torchscript) multiply_adds = -1;
-  return report_for(result, parameters, multiply_adds, built.train_seconds);
-}
-
-void check_teacher_classes(BuiltTeacher& built, const ExperimentData& d, torch::Device device) {
-  built.teacher->to(device);
-  const auto probe = d.train.images.narrow(0, 0, 1).to(device);
-  const auto classes = built.teacher->forward(probe).size(1);
-  if (classes != d.train.num_classes) {
-    throw ConfigError("the teacher has " + std::to_string(classes) + " classes but the data has " +
-                      std::to_string(d.train.num_classes) +
-                      "; the teacher must predict the data's classes");
-  }
-}
+using detail::BuiltTeacher;
+using detail::Callbacks;
+using detail::RunOutputs;
+using detail::build_teacher;
+using detail::check_teacher_classes;
+using detail::report_for;
+using detail::shape_of;
+using detail::shape_text;
+using detail::with_metrics_file;
 
 // Resolves distillation.soft_targets into stored soft targets, or nullopt for online.
 // `mode_out` says what happened: "stored", "computed" or "online".
@@ -222,11 +71,6 @@ std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teache
   return computed;
 }
 
-Callbacks with_metrics_file(const std::string& path, Callbacks callbacks) {
-  callbacks.push_back(std::make_shared<MetricsJsonl>(path));
-  return callbacks;
-}
-
 void save_teacher(BuiltTeacher& built, const RunOutputs& out, InputShape input, int64_t classes) {
   for (std::size_t i = 0; i < built.nets.size(); ++i) {
     const auto name = built.nets.size() == 1 && built.specs.size() == 1 && !built.has_torchscript &&
@@ -242,6 +86,15 @@ bool teacher_needs_training(const TeacherConfig& t) {
     return std::any_of(t.members.begin(), t.members.end(), teacher_needs_training);
   }
   return !t.model.is_null() && t.weights.empty();
+}
+
+// `run`, `train` and `soft-targets` need "teacher" and "student".
+void require_distillation(const ExperimentConfig& c) {
+  if (!c.has_distillation) {
+    throw ConfigError("teacher: required key is missing; this config describes a specialists "
+                      "experiment (\"generalist\" and \"specialists\"): run it with "
+                      "`distillery specialists`");
+  }
 }
 
 torch::nn::Sequential fresh_student(const ExperimentConfig& c, InputShape input, int64_t classes) {
@@ -296,6 +149,7 @@ ExperimentData load_experiment_data(const DataConfig& config) {
 }
 
 ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user_callbacks) {
+  require_distillation(c);
   const auto d = load_experiment_data(c.data);
   const auto input = shape_of(d.train);
   const int64_t classes = d.train.num_classes;
@@ -390,6 +244,7 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
     throw std::invalid_argument("train: model must be \"teacher\" or \"student\", got \"" +
                                 which + "\"");
   }
+  require_distillation(c);
   const bool teacher = which == "teacher";
   if (teacher && (c.teacher.model.is_null() || !c.teacher.weights.empty())) {
     throw ConfigError("teacher.model: `train --model teacher` needs a teacher given by "
@@ -416,6 +271,7 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
 
 std::string write_soft_targets(const ExperimentConfig& c, const std::string& output,
                                const Callbacks& callbacks) {
+  require_distillation(c);
   const auto d = load_experiment_data(c.data);
   auto built = build_teacher(c.teacher, d, "teacher", callbacks);
   check_teacher_classes(built, d, torch::Device(c.device));

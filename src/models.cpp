@@ -193,8 +193,9 @@ int64_t count_multiply_adds(torch::nn::Sequential& model, InputShape input) {
 }
 
 void save_model(const std::string& path, torch::nn::Sequential& model, const nlohmann::json& spec,
-                InputShape input, int64_t num_classes) {
+                InputShape input, int64_t num_classes, const nlohmann::json& metadata) {
   nlohmann::json header = {{"spec", spec},
+                           {"metadata", metadata},
                            {"input", {input.channels, input.height, input.width}},
                            {"num_classes", num_classes},
                            {"format", "distillery-model-1"},
@@ -277,6 +278,7 @@ SavedModel load_model(const std::string& path) {
     const auto shape = header.at("input").get<std::vector<int64_t>>();
     out.input = InputShape{shape.at(0), shape.at(1), shape.at(2)};
     out.num_classes = header.at("num_classes").get<int64_t>();
+    if (header.contains("metadata")) out.metadata = header.at("metadata");
     out.model = build_model(out.spec, out.input, out.num_classes, path + ":spec");
     torch::serialize::InputArchive weights;
     if (!archive.try_read(kWeightsKey, weights)) throw std::runtime_error("no weights record");

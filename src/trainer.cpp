@@ -48,22 +48,17 @@ void set_rate(torch::optim::Optimizer& optimizer, double rate) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(rate);
 }
 
-// Computes the training objective for a batch from the student's logits [B, C], the
-// (possibly jittered) inputs [B, ...] they came from, and the batch's row indices [B].
-using BatchLoss = std::function<torch::Tensor(
-    const torch::Tensor& logits, const torch::Tensor& inputs, const torch::Tensor& indices)>;
-
 TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
-                const data::Dataset& test_set, const TrainerOptions& options,
-                const std::string& phase, const BatchLoss& batch_loss,
+                data::Sampler& sampler, const data::Dataset& test_set,
+                const TrainerOptions& options, const std::string& phase,
+                const BatchObjective& batch_loss,
                 const std::vector<std::shared_ptr<Callback>>& callbacks) {
   const torch::Device device(options.device());
+  torch::AutoGradMode enable_grad(true);  // even when the caller holds a NoGradGuard
   if (options.threads() > 0) torch::set_num_threads(static_cast<int>(options.threads()));
   torch::manual_seed(options.seed());
   model->to(device);
   auto optimizer = make_optimizer(*model, options);
-  data::BatchSampler sampler(train_set.size(), options.batch_size(), /*shuffle=*/true,
-                             options.seed());
   const int64_t steps_per_epoch = sampler.batches_per_epoch();
   const int64_t total_steps = steps_per_epoch * options.epochs();
   // Moving the whole set once avoids one host-to-device copy per batch.
@@ -167,6 +162,16 @@ torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor
   return functional::kd_loss(logits, teacher_logits, labels.index_select(0, indices), o);
 }
 
+// Every example once per epoch, shuffled from the run's seed.
+TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
+                const data::Dataset& test_set, const TrainerOptions& options,
+                const std::string& phase, const BatchObjective& batch_loss,
+                const std::vector<std::shared_ptr<Callback>>& callbacks) {
+  data::BatchSampler sampler(train_set.size(), options.batch_size(), /*shuffle=*/true,
+                             options.seed());
+  return fit(model, train_set, sampler, test_set, options, phase, batch_loss, callbacks);
+}
+
 }  // namespace
 
 void validate(const TrainerOptions& o) {
@@ -220,6 +225,17 @@ TrainResult train_supervised(torch::nn::Sequential& model, const data::Dataset& 
     return torch::cross_entropy_loss(logits, labels.index_select(0, indices));
   };
   return fit(model, train_set, test_set, options, phase, loss, callbacks);
+}
+
+TrainResult train_with_objective(torch::nn::Sequential& model, const data::Dataset& train_set,
+                                 data::Sampler& sampler, const data::Dataset& test_set,
+                                 const TrainerOptions& options, const std::string& phase,
+                                 const BatchObjective& objective,
+                                 const std::vector<std::shared_ptr<Callback>>& callbacks) {
+  validate(options);
+  TORCH_CHECK(train_set.size() > 0, "the training set is empty");
+  check_labeled(test_set, "the test set");
+  return fit(model, train_set, sampler, test_set, options, phase, objective, callbacks);
 }
 
 TrainResult distill(torch::nn::Sequential& student, Teacher& teacher,

@@ -4,6 +4,7 @@
 
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -321,6 +322,83 @@ TEST(Configs, EveryShippedConfigIsValid) {
     ++count;
   }
   EXPECT_GE(count, 1);
+}
+
+std::string specialists_config(const std::string& data_dir, const std::string& out_dir,
+                               const nlohmann::json& generalist, const nlohmann::json& subsets) {
+  nlohmann::json c = {{"name", "tiny_specialists"},
+                      {"out_dir", out_dir},
+                      {"threads", 1},
+                      {"data", {{"dir", data_dir}, {"heldout", 60}}},
+                      {"generalist", generalist},
+                      {"specialists",
+                       {{"training", {{"epochs", 2}, {"batch_size", 32}}},
+                        {"max_iterations", 500}}}};
+  if (subsets.is_null()) {
+    c["specialists"]["clusters"] = 2;
+    c["specialists"]["min_subset_size"] = 1;
+  } else {
+    c["specialists"]["subsets"] = subsets;
+  }
+  return c.dump(2);
+}
+
+TEST_F(CliTest, SpecialistsClusterTrainAndCombineThenReuseGeneralistAndSubsets) {
+  const nlohmann::json generalist = {
+      {"model", {{"architecture", "mlp"}, {"hidden", {32}}}},
+      {"training", {{"epochs", 4}, {"batch_size", 32}, {"learning_rate", 0.003}}}};
+  write(config, specialists_config(data_dir, out_dir, generalist, nullptr));
+  const auto r = run_command(cli("specialists " + config), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto results = nlohmann::json::parse(slurp(out_dir + "/results.json"));
+  EXPECT_EQ(results.at("subsets_source"), "clustering");
+  EXPECT_EQ(results.at("cluster_on"), "heldout");
+  const auto subsets = results.at("subsets").get<std::vector<std::vector<int64_t>>>();
+  ASSERT_EQ(subsets.size(), 2u);  // two clusters, every one kept (min_subset_size 1)
+  EXPECT_EQ(subsets[0].size() + subsets[1].size(), 10u);
+  EXPECT_EQ(results.at("covariance").size(), 10u);
+  EXPECT_EQ(results.at("generalist").at("test_examples"), 100);
+  EXPECT_EQ(results.at("combined").at("test_examples"), 100);
+  EXPECT_GT(results.at("combined").at("parameters").get<int64_t>(),
+            results.at("generalist").at("parameters").get<int64_t>());
+  EXPECT_EQ(results.at("combination").at("not_converged"), 0);
+  EXPECT_EQ(results.at("combination").at("active_cases"), 100);  // the subsets cover every class
+  const auto& specialists = results.at("specialists");
+  ASSERT_EQ(specialists.size(), 2u);
+  for (const auto& s : specialists) {
+    const double f = s.at("subset_share").get<double>();
+    EXPECT_NEAR(s.at("dustbin_bias").get<double>(), std::log((1 - f) / f), 1e-12);
+  }
+  for (const char* file : {"subsets.json", "generalist.pt", "specialist_0.pt", "specialist_1.pt",
+                           "config.json", "metrics.jsonl"}) {
+    EXPECT_TRUE(fs::exists(out_dir + "/" + file)) << file;
+  }
+  EXPECT_NE(r.output.find("+ specialists"), std::string::npos) << r.output;
+
+  // Again from the saved generalist and the subsets file: same generalist, subsets "given".
+  const std::string again_dir = dir.file("again");
+  write(config, specialists_config(data_dir, again_dir,
+                                   {{"checkpoint", out_dir + "/generalist.pt"}},
+                                   out_dir + "/subsets.json"));
+  const auto r2 = run_command(cli("specialists " + config), dir);
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  const auto again = nlohmann::json::parse(slurp(again_dir + "/results.json"));
+  EXPECT_EQ(again.at("subsets_source"), "given");
+  EXPECT_EQ(again.at("subsets"), results.at("subsets"));
+  EXPECT_EQ(again.at("generalist").at("test_errors"), results.at("generalist").at("test_errors"));
+}
+
+TEST_F(CliTest, SpecialistsAndRunRefuseEachOthersConfigs) {
+  const auto r = run_command(cli("specialists " + config), dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("specialists: required key is missing"), std::string::npos) << r.output;
+  write(config, specialists_config(data_dir, out_dir, {{"checkpoint", "g.pt"}}, {{0, 1}}));
+  const auto r2 = run_command(cli("run " + config), dir);
+  EXPECT_EQ(r2.exit_code, 2);
+  EXPECT_NE(r2.output.find("teacher: required key is missing; this config describes a specialists "
+                           "experiment"),
+            std::string::npos)
+      << r2.output;
 }
 
 }  // namespace

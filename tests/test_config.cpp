@@ -60,8 +60,8 @@ TEST(Config, UnknownKeyIsNamedWithItsPath) {
             "exp.json: student.trainng: unknown key (known keys here: model, training)");
   EXPECT_EQ(error_of(R"({"studnet": {}, "student": {"model": {"architecture": "mlp"}},
                         "teacher": {"model": {"architecture": "mlp"}}})"),
-            "exp.json: studnet: unknown key (known keys here: data, device, distillation, name, "
-            "out_dir, seed, student, teacher, threads)");
+            "exp.json: studnet: unknown key (known keys here: data, device, distillation, generalist, "
+            "name, out_dir, seed, specialists, student, teacher, threads)");
 }
 
 TEST(Config, WrongTypeIsNamedWithItsPath) {
@@ -170,6 +170,76 @@ TEST(Config, HostileInputGetsShortClearErrors) {
   EXPECT_EQ(error_of(R"({"data": {"omit_classes": [3]}})"),
             "exp.json: data.heldout: must be > 0 with data.omit_classes, to choose the bias shift "
             "on images the student never saw (e.g. 5000)");
+}
+
+const char* kSpecialists = R"({
+  "data": {"heldout": 500},
+  "generalist": {"model": {"architecture": "mlp", "hidden": [16]}},
+  "specialists": {"clusters": 4, "training": {"epochs": 2}, "method": "gradient", "top_n": 2}
+})";
+
+TEST(Config, SpecialistsSectionHasDefaultsAndRoundTrips) {
+  const auto c = distillery::parse_config(kSpecialists, "exp.json");
+  ASSERT_TRUE(c.specialists.has_value());
+  EXPECT_FALSE(c.has_distillation);
+  const auto& s = *c.specialists;
+  EXPECT_EQ(s.clustering.clusters(), 4);
+  EXPECT_EQ(s.clustering.restarts(), 10);
+  EXPECT_EQ(s.cluster_on, "heldout");  // the default when data.heldout > 0
+  EXPECT_EQ(s.training.epochs(), 2);
+  EXPECT_DOUBLE_EQ(s.training.learning_rate(), 1e-4);  // fine-tuning default
+  EXPECT_DOUBLE_EQ(s.loss.temperature(), 2.0);
+  EXPECT_EQ(s.inference.top_n(), 2);
+  EXPECT_EQ(s.inference.method(), distillery::specialists::CombineMethod::kGradient);
+  EXPECT_TRUE(s.subsets.empty());
+  const auto resolved = distillery::to_json(c);
+  EXPECT_FALSE(resolved.contains("teacher"));
+  EXPECT_EQ(distillery::to_json(distillery::parse_config(resolved.dump(), "r.json")), resolved);
+  // Subsets by hand are normalised and replace the clustering.
+  const auto given = distillery::parse_config(R"({
+    "generalist": {"checkpoint": "g.pt"}, "specialists": {"subsets": [[6, 0, 2], [9, 5]]}})",
+                                              "exp.json");
+  EXPECT_EQ(given.specialists->subsets,
+            (distillery::specialists::ClassSubsets{{0, 2, 6}, {5, 9}}));
+  EXPECT_EQ(given.specialists->cluster_on, "train");
+}
+
+TEST(Config, SpecialistsErrorsNameTheKey) {
+  EXPECT_EQ(error_of(R"({"specialists": {}})"),
+            "exp.json: generalist: required key is missing (the model whose classes the "
+            "specialists split, e.g. {\"model\": {...}, \"training\": {...}} or "
+            "{\"checkpoint\": \"generalist.pt\"})");
+  EXPECT_EQ(error_of(R"({"generalist": {"torchscript": "g.ts"}, "specialists": {}})"),
+            "exp.json: generalist.torchscript: the specialists copy the generalist's weights, so "
+            "it must be a distillery model: give \"model\" (to train, or with \"weights\") or "
+            "\"checkpoint\"");
+  EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"},
+                        "specialists": {"clusters": 3, "subsets": [[0, 1]]}})"),
+            "exp.json: specialists.clusters: give either \"clusters\" (to find the subsets) or "
+            "\"subsets\" (by hand), not both");
+  EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"},
+                        "specialists": {"subsets": [[0, 1], [1, 2]]}})"),
+            "exp.json: specialists.subsets: subset 1: class 1 appears twice; subsets must be "
+            "disjoint");
+  EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"},
+                        "specialists": {"subsets": "/nonexistent/subsets.json"}})")
+                .rfind("exp.json: specialists.subsets: cannot open /nonexistent/subsets.json", 0),
+            0u);
+  EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"},
+                        "specialists": {"cluster_on": "heldout"}})"),
+            "exp.json: specialists.cluster_on: \"heldout\" needs data.heldout > 0 (e.g. 5000)");
+  EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"}, "specialists": {"clusters": 11}})"),
+            "exp.json: specialists.clusters: must be in [1, 10], got 11");
+  EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"}, "specialists": {"method": "lbfgs"}})"),
+            "exp.json: specialists.method: must be \"multiplicative\" or \"gradient\", got "
+            "\"lbfgs\"");
+  EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"},
+                        "specialists": {"training": {"jitter_pixels": 2}}})"),
+            "exp.json: specialists.training.jitter_pixels: must be 0 for specialists (their soft "
+            "targets are the generalist's logits on unjittered images)");
+  EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"}})"),
+            "exp.json: generalist: given without a \"specialists\" section; a generalist is only "
+            "used by `distillery specialists`");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "distillery/data/dataset.h"
+#include "distillery/data/sampler.h"
 #include "test_util.h"
 
 namespace dd = distillery::data;

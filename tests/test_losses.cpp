@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "distillery/losses.h"
+#include "test_util.h"
 
 namespace F = distillery::functional;
 using distillery::KDLossOptions;
@@ -138,12 +139,7 @@ TEST_F(KDLossTest, ModuleMatchesFunction) {
 }
 
 std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.msg();
-  }
-  return "<no error>";
+  return distillery::test::error_of_type<c10::Error>(f);
 }
 
 TEST_F(KDLossTest, RejectsBadArgumentsWithClearMessages) {

@@ -72,15 +72,6 @@ void write_tiny_mnist(const std::string& dir, int train_count, int test_count, b
   make("t10k", test_count);
 }
 
-std::string runtime_error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;

@@ -1,9 +1,12 @@
 #pragma once
 // Helpers shared by the tests: temporary directories and tiny IDX data sets written on the fly.
 
+#include <c10/util/Exception.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace distillery::test {
@@ -34,8 +37,26 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes, boo
 void write_tiny_mnist(const std::string& dir, int train_count, int test_count, bool gzip,
                       uint32_t seed = 1);
 
+/// The message of the exception of type E that `f` throws (for c10::Error, without the
+/// backtrace), or "<no error>"; exceptions of other types propagate.
+template <typename E>
+std::string error_of_type(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    if constexpr (std::is_base_of_v<c10::Error, E>) {
+      return e.msg();
+    } else {
+      return e.what();
+    }
+  }
+  return "<no error>";
+}
+
 /// The message of the std::runtime_error that `f` throws, or "<no error>".
-std::string runtime_error_of(const std::function<void()>& f);
+inline std::string runtime_error_of(const std::function<void()>& f) {
+  return error_of_type<std::runtime_error>(f);
+}
 
 /// Reads a whole text file.
 std::string slurp(const std::string& path);

@@ -17,6 +17,7 @@
 #include "distillery/experiment.h"
 #include "distillery/metrics.h"
 #include "distillery/models.h"
+#include "distillery/specialists/pipeline.h"
 
 namespace {
 
@@ -90,6 +91,24 @@ int soft_targets(const std::string& config_path, const std::string& output,
   const auto config = load_with_overrides(config_path, overrides);
   const auto path = distillery::write_soft_targets(config, output, progress_callbacks());
   std::printf("soft targets: %s\n", path.c_str());
+  return 0;
+}
+
+int specialists(const std::string& config_path, const Overrides& overrides) {
+  const auto config = load_with_overrides(config_path, overrides);
+  spdlog::info("specialists experiment '{}' -> {}", config.name, config.out_dir);
+  const auto r = distillery::specialists::run_specialists(config, progress_callbacks());
+  print_header();
+  print_row("generalist", r.generalist);
+  print_row("+ specialists", r.combined);
+  std::printf("subsets (%s): %s\n", r.subsets_source.c_str(), nlohmann::json(r.subsets).dump().c_str());
+  std::printf("test errors on the subsets' classes: generalist %lld, combined %lld\n",
+              static_cast<long long>(r.generalist_errors_in_subsets),
+              static_cast<long long>(r.combined_errors_in_subsets));
+  std::printf("active on %lld test images, %lld predictions changed, %.1f iterations on average "
+              "(%lld not converged)\nresults: %s/results.json\n",
+              static_cast<long long>(r.active_cases), static_cast<long long>(r.changed_predictions),
+              r.mean_iterations, static_cast<long long>(r.not_converged), config.out_dir.c_str());
   return 0;
 }
 
@@ -179,6 +198,13 @@ int main(int argc, char** argv) {
   soft_cmd->add_option("--output", output, "File to write");
   add_overrides(soft_cmd);
 
+  auto* spec_cmd = app.add_subcommand(
+      "specialists", "Train (or load) the generalist, find class subsets by clustering its "
+                     "predictions, train a specialist per subset, and compare the generalist "
+                     "with generalist + specialists (Hinton et al. 2015, section 5)");
+  spec_cmd->add_option("config", config_path, "Specialists experiment JSON file")->required();
+  add_overrides(spec_cmd);
+
   std::string model_path, data_dir = "/usr/share/datasets/fashion-mnist",
                           dataset = "fashion-mnist";
   bool as_json = false;
@@ -204,6 +230,7 @@ int main(int argc, char** argv) {
     if (*run_cmd) return run(config_path, overrides);
     if (*train_cmd) return train(config_path, which, overrides);
     if (*soft_cmd) return soft_targets(config_path, output, overrides);
+    if (*spec_cmd) return specialists(config_path, overrides);
     if (*eval_cmd) return evaluate(model_path, data_dir, dataset, as_json);
   } catch (const distillery::ConfigError& e) {
     spdlog::error("{}", e.what());

@@ -29,6 +29,25 @@
 ///                                                 // to a file from `distillery soft-targets`
 ///     }
 ///
+/// A specialists experiment (`distillery specialists`, Hinton et al. 2015, §5) has
+/// "generalist" and "specialists" instead of (or besides) "teacher", "student" and
+/// "distillation":
+///
+///     "generalist": <teacher>,               // required; not TorchScript, not an ensemble
+///     "specialists": {"clusters": 3,         // K-means clusters M of the classes
+///                     "restarts": 10,        // k-means++ starts, the most compact kept
+///                     "min_subset_size": 2,  // smaller clusters get no specialist
+///                     "subsets": [[0, 2, 4, 6], [5, 7, 9]],  // by hand (or a path to a
+///                                            //   subsets JSON file) instead of clustering
+///                     "cluster_on": "heldout" | "train",  // the generalist's predictions on
+///                                            //   these images give the covariance; default
+///                                            //   "heldout" when data.heldout > 0
+///                     "training": {<training>},  // each specialist's fine-tuning
+///                     "temperature": 2.0, "alpha": 0.5,  // kd_loss against the generalist
+///                     "top_n": 1,            // generalist's top-n classes pick the specialists
+///                     "method": "multiplicative" | "gradient",  // how F is minimised
+///                     "max_iterations": 200, "tolerance": 1e-7}
+///
 /// `<teacher>` is exactly one of
 ///     {"model": {...}, "training": {...}, "seed": S}  // trained here (seed defaults to the top)
 ///     {"model": {...}, "weights": "state_dict.pt"}    // PyTorch state dict saved in Python
@@ -42,12 +61,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "distillery/data/dataset.h"
 #include "distillery/json_fields.h"
 #include "distillery/losses.h"
+#include "distillery/specialists/clustering.h"
+#include "distillery/specialists/inference.h"
 #include "distillery/teacher.h"
 #include "distillery/trainer.h"
 
@@ -111,7 +133,30 @@ struct DistillationConfig {
   std::string soft_targets = "auto";
 };
 
-/// A whole distillation experiment (`distillery run`).
+/// Specialists on top of a generalist (Hinton et al. 2015, §5; see the schema above).
+struct SpecialistsConfig {
+  /// The generalist: trained here, or loaded from a checkpoint or state dict (its weights
+  /// initialise the specialists, so it must be a distillery architecture).
+  TeacherConfig generalist;
+  /// K-means settings (the seed is the experiment's).
+  specialists::ClusteringOptions clustering;
+  /// Subsets given by hand (inline or read from `subsets_file`); empty = found by clustering.
+  specialists::ClassSubsets subsets;
+  /// The file the hand-given subsets came from, if any (kept for the resolved config).
+  std::string subsets_file;
+  /// "heldout" or "train": whose generalist predictions give the covariance.
+  std::string cluster_on = "train";
+  /// Each specialist's training (fine-tuning from the generalist's weights). Defaults:
+  /// 3 epochs, Adam at 1e-4, cosine.
+  TrainerOptions training = TrainerOptions().epochs(3).learning_rate(1e-4);
+  /// Temperature and alpha of `kd_loss` against the generalist's reduced soft targets.
+  KDLossOptions loss = KDLossOptions().temperature(2.0).alpha(0.5);
+  /// Test-time combination.
+  specialists::CombineOptions inference;
+};
+
+/// A whole distillation experiment (`distillery run`), or a specialists experiment
+/// (`distillery specialists`).
 struct ExperimentConfig {
   std::string name = "experiment";
   std::string out_dir = "runs/experiment";
@@ -122,6 +167,10 @@ struct ExperimentConfig {
   TeacherConfig teacher;
   StudentConfig student;
   DistillationConfig distillation;
+  /// Whether "teacher" and "student" were given (always, unless "specialists" is).
+  bool has_distillation = true;
+  /// Present when the file has a "specialists" section.
+  std::optional<SpecialistsConfig> specialists;
 };
 
 /// Parses and validates an experiment from JSON text. `source` names the text in messages

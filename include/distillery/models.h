@@ -105,12 +105,15 @@ struct SavedModel {
   InputShape input;
   /// Number of output classes.
   int64_t num_classes = 0;
+  /// What the caller stored with the model (null if nothing), e.g. a specialist's classes.
+  nlohmann::json metadata;
 };
 
-/// Saves weights, buffers and the architecture spec in one `torch::save` archive, atomically.
+/// Saves weights, buffers, the architecture spec and `metadata` (any JSON, returned by
+/// `load_model` as `SavedModel::metadata`) in one `torch::save` archive, atomically.
 /// Throws std::runtime_error naming the path on I/O failure.
 void save_model(const std::string& path, torch::nn::Sequential& model, const nlohmann::json& spec,
-                InputShape input, int64_t num_classes);
+                InputShape input, int64_t num_classes, const nlohmann::json& metadata = nullptr);
 
 /// Loads a file written by `save_model`, rebuilding the architecture from the stored spec.
 /// Throws std::runtime_error naming the path if it is missing, not such an archive, or its

@@ -7,11 +7,13 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "distillery/data/dataset.h"
+#include "distillery/data/sampler.h"
 #include "distillery/losses.h"
 #include "distillery/metrics.h"
 #include "distillery/soft_targets.h"
@@ -146,5 +148,23 @@ TrainResult distill(torch::nn::Sequential& student, const SoftTargets& soft_targ
                     const TrainerOptions& options, const KDLossOptions& loss_options,
                     const std::string& phase = "distill",
                     const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+
+/// The training objective of one step: from the model's logits `[B, C]`, the (possibly
+/// jittered) inputs `[B, ...]` they came from, and the batch's row indices `[B]` int64 (on
+/// the training device), a scalar loss to minimise.
+using BatchObjective = std::function<torch::Tensor(
+    const torch::Tensor& logits, const torch::Tensor& inputs, const torch::Tensor& indices)>;
+
+/// The loop under `train_supervised` and `distill`, for objectives and batch compositions of
+/// one's own (the specialists of Hinton et al. 2015, §5 use it with a `HalfSubsetSampler`).
+/// Each epoch takes batches from `sampler` (indices into `train_set`), applies `objective`,
+/// steps the optimiser and evaluates on `test_set`, whose labels must match the model's
+/// outputs. Throws c10::Error on invalid options, an empty training set or an unlabeled test
+/// set; std::runtime_error on a NaN or infinite loss.
+TrainResult train_with_objective(torch::nn::Sequential& model, const data::Dataset& train_set,
+                                 data::Sampler& sampler, const data::Dataset& test_set,
+                                 const TrainerOptions& options, const std::string& phase,
+                                 const BatchObjective& objective,
+                                 const std::vector<std::shared_ptr<Callback>>& callbacks = {});
 
 }  // namespace distillery

@@ -103,29 +103,4 @@ torch::Tensor random_translate(const torch::Tensor& images, int64_t max_pixels,
   return padded.index({b, Slice(), rows, cols}).permute({0, 3, 1, 2}).contiguous();
 }
 
-BatchSampler::BatchSampler(int64_t size, int64_t batch_size, bool shuffle, uint64_t seed)
-    : size_(size), batch_size_(batch_size), shuffle_(shuffle), seed_(seed) {
-  TORCH_CHECK(size > 0, "BatchSampler needs a non-empty data set, got size ", size);
-  TORCH_CHECK(batch_size > 0, "batch_size must be > 0, got ", batch_size);
-  reset(0);
-}
-
-void BatchSampler::reset(int64_t epoch) {
-  position_ = 0;
-  if (shuffle_) {
-    auto generator = at::make_generator<at::CPUGeneratorImpl>(seed_ * 1000003ULL + epoch);
-    order_ = torch::randperm(size_, generator, torch::kInt64);
-  } else {
-    order_ = torch::arange(size_, torch::kInt64);
-  }
-}
-
-std::optional<torch::Tensor> BatchSampler::next() {
-  if (position_ >= size_) return std::nullopt;
-  const int64_t count = std::min(batch_size_, size_ - position_);
-  auto indices = order_.narrow(0, position_, count);
-  position_ += count;
-  return indices;
-}
-
 }  // namespace distillery::data

@@ -8,7 +8,6 @@
 #include <torch/types.h>
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,34 +73,5 @@ Dataset load_mnist_format(const std::string& directory, Split split,
 /// the image.
 torch::Tensor random_translate(const torch::Tensor& images, int64_t max_pixels,
                                at::Generator& generator);
-
-/// Iterates over a data set in batches of row indices, shuffled each epoch from a seeded
-/// generator (or in order), so that the same seed gives the same batch order everywhere.
-/// Example:
-///     BatchSampler sampler(train.size(), 128, /*shuffle=*/true, /*seed=*/0);
-///     for (int epoch = 0; epoch < 10; ++epoch) {
-///       sampler.reset(epoch);
-///       while (auto idx = sampler.next()) { auto x = train.images.index_select(0, *idx); }
-///     }
-class BatchSampler {
- public:
-  /// @param size number of examples N (> 0); @param batch_size B (> 0); the last batch of an
-  /// epoch may be smaller. Throws c10::Error if either is not positive.
-  BatchSampler(int64_t size, int64_t batch_size, bool shuffle, uint64_t seed);
-  /// Starts epoch `epoch`: the permutation is a function of (seed, epoch) only.
-  void reset(int64_t epoch);
-  /// The next batch's indices, `[B]` int64, or nullopt at the end of the epoch.
-  std::optional<torch::Tensor> next();
-  /// Number of batches per epoch, ceil(N / B).
-  int64_t batches_per_epoch() const { return (size_ + batch_size_ - 1) / batch_size_; }
-
- private:
-  int64_t size_;
-  int64_t batch_size_;
-  bool shuffle_;
-  uint64_t seed_;
-  int64_t position_ = 0;
-  torch::Tensor order_;
-};
 
 }  // namespace distillery::data

@@ -1,0 +1,210 @@
+#include "distillery/specialists/pipeline.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <stdexcept>
+
+#include "distillery/io.h"
+#include "distillery/metrics.h"
+#include "distillery/models.h"
+#include "distillery/specialists/training.h"
+#include "../run_support.h"
+
+namespace distillery::specialists {
+namespace {
+
+std::vector<std::string> class_names(const std::string& dataset) {
+  if (dataset == "fashion-mnist") {
+    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  }
+  return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+}
+
+torch::Tensor log_probabilities(torch::nn::Sequential& model, const torch::Tensor& images,
+                                int64_t batch_size, torch::Device device) {
+  model->eval();
+  const auto logits = compute_logits([&](const torch::Tensor& x) { return model->forward(x); },
+                                     images, batch_size, device);
+  return torch::log_softmax(logits, 1);
+}
+
+nlohmann::json to_json(const SpecialistReport& r) {
+  return {{"classes", r.classes},         {"subset_share", r.subset_share},
+          {"dustbin_bias", r.dustbin_bias}, {"test_errors", r.test_errors},
+          {"train_seconds", r.train_seconds}};
+}
+
+int64_t errors_in(const torch::Tensor& predictions, const torch::Tensor& labels,
+                  const ClassSubsets& subsets) {
+  std::vector<int64_t> classes;
+  for (const auto& s : subsets) classes.insert(classes.end(), s.begin(), s.end());
+  const auto inside = torch::isin(labels, torch::tensor(classes, torch::kInt64));
+  return predictions.ne(labels).logical_and(inside).sum().item<int64_t>();
+}
+
+}  // namespace
+
+Combination predict_with_specialists(torch::nn::Sequential& generalist,
+                                     std::vector<Specialist>& specialists,
+                                     const torch::Tensor& images, const CombineOptions& options,
+                                     int64_t batch_size, torch::Device device) {
+  const auto general = log_probabilities(generalist, images, batch_size, device);
+  ClassSubsets subsets;
+  std::vector<torch::Tensor> outputs;
+  for (auto& s : specialists) {
+    subsets.push_back(s.classes);
+    outputs.push_back(log_probabilities(s.model, images, batch_size, device));
+  }
+  return combine_specialists(general, outputs, subsets, options);
+}
+
+SpecialistsResult run_specialists(const ExperimentConfig& c,
+                                  const std::vector<std::shared_ptr<Callback>>& user_callbacks) {
+  if (!c.specialists) {
+    throw ConfigError("specialists: required key is missing; `distillery specialists` needs a "
+                      "\"generalist\" and a \"specialists\" section (see configs/"
+                      "fashion_mnist_specialists.json)");
+  }
+  const auto& sc = *c.specialists;
+  const auto d = load_experiment_data(c.data);
+  if (!d.train.labeled()) {
+    throw std::runtime_error(c.data.dir + ": the training images have no labels file; "
+                             "specialists are trained on labeled data");
+  }
+  const torch::Device device(c.device);
+  const int64_t batch = sc.training.eval_batch_size();
+  const auto input = detail::shape_of(d.train);
+  const int64_t classes = d.train.num_classes;
+  detail::RunOutputs out(c.out_dir);
+  write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
+  const auto callbacks = detail::with_metrics_file(out.path("metrics.jsonl"), user_callbacks);
+  SpecialistsResult result;
+
+  // 1. The generalist.
+  auto built = detail::build_teacher(sc.generalist, d, "generalist", callbacks);
+  detail::check_teacher_classes(built, d, device);
+  auto generalist = built.nets.at(0);
+  const auto spec = built.specs.at(0);
+  result.generalist = detail::report_for(generalist, d.test, sc.training, built.train_seconds);
+  save_model(out.path("generalist.pt"), generalist, spec, input, classes);
+  const auto train_logits = compute_logits(
+      [&](const torch::Tensor& x) { return generalist->forward(x); }, d.train.images, batch, device);
+
+  // 2. Class subsets: given, or K-means on the covariance of the generalist's predictions.
+  result.subsets = sc.subsets;
+  result.subsets_source = "given";
+  if (result.subsets.empty()) {
+    const auto cluster_logits =
+        sc.cluster_on == "heldout"
+            ? compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); },
+                             d.heldout.images, batch, device)
+            : train_logits;
+    const auto probabilities = torch::softmax(cluster_logits, 1);
+    const auto covariance = prediction_covariance(probabilities);
+    for (int64_t i = 0; i < classes; ++i) {
+      const auto row = covariance[i].contiguous();
+      result.covariance.emplace_back(row.data_ptr<double>(), row.data_ptr<double>() + classes);
+    }
+    result.subsets = find_class_subsets(probabilities, sc.clustering);
+    result.subsets_source = "clustering";
+    if (result.subsets.empty()) {
+      throw std::runtime_error(
+          "clustering the classes into " + std::to_string(sc.clustering.clusters()) +
+          " clusters left no cluster of at least " +
+          std::to_string(sc.clustering.min_subset_size()) +
+          " classes; lower specialists.min_subset_size or specialists.clusters, or give "
+          "specialists.subsets by hand");
+    }
+  }
+  const auto names = class_names(c.data.dataset);
+  save_class_subsets(out.path("subsets.json"), result.subsets, classes, names);
+  spdlog::info("class subsets ({}): {}", result.subsets_source,
+               nlohmann::json(result.subsets).dump());
+
+  // 3. One specialist per subset, fine-tuned from the generalist.
+  std::vector<Specialist> trained;
+  for (std::size_t m = 0; m < result.subsets.size(); ++m) {
+    const auto phase = "specialist_" + std::to_string(m);
+    auto run = train_specialist(generalist, spec, result.subsets[m], d.train, train_logits, d.test,
+                                sc.training, sc.loss, phase, callbacks);
+    auto& s = run.specialist;
+    save_specialist(out.path(phase + ".pt"), s);
+    data::Dataset mapped = d.test;
+    mapped.labels = to_specialist_labels(d.test.labels, s.classes, classes);
+    mapped.num_classes = static_cast<int64_t>(s.classes.size()) + 1;
+    s.model->eval();
+    const auto eval = evaluate([&](const torch::Tensor& x) { return s.model->forward(x); }, mapped,
+                               batch, device);
+    result.specialists.push_back(
+        {s.classes, s.subset_share, s.dustbin_bias, eval.errors, run.history.train_seconds});
+    spdlog::info("{}: classes {}, f = {:.4f}, dustbin bias {:+.4f}, {} test errors on S + dustbin",
+                 phase, nlohmann::json(s.classes).dump(), s.subset_share, s.dustbin_bias,
+                 eval.errors, mapped.size());
+    trained.push_back(std::move(s));
+  }
+
+  // 4. Generalist alone vs generalist + specialists on the test set.
+  const auto combination =
+      predict_with_specialists(generalist, trained, d.test.images, sc.inference, batch, device);
+  const auto combined_eval = evaluate_logits(combination.probabilities.clamp_min(1e-30).log().to(torch::kFloat32),
+                                             d.test.labels);
+  int64_t parameters = result.generalist.parameters, multiply_adds = result.generalist.multiply_adds;
+  for (auto& s : trained) {
+    parameters += count_parameters(*s.model);
+    multiply_adds += count_multiply_adds(s.model, input);
+  }
+  double train_seconds = result.generalist.train_seconds;
+  for (const auto& r : result.specialists) train_seconds += r.train_seconds;
+  result.combined = detail::report_for(combined_eval, parameters, multiply_adds, train_seconds);
+  const auto general_logits =
+      compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); },
+                     d.test.images, batch, device);
+  const auto general_predictions = general_logits.argmax(1);
+  const auto combined_predictions = combination.probabilities.argmax(1);
+  result.generalist_errors_in_subsets = errors_in(general_predictions, d.test.labels, result.subsets);
+  result.combined_errors_in_subsets = errors_in(combined_predictions, d.test.labels, result.subsets);
+  const auto any_active = combination.active.any(1);
+  result.active_cases = any_active.sum().item<int64_t>();
+  result.changed_predictions = general_predictions.ne(combined_predictions).sum().item<int64_t>();
+  if (result.active_cases > 0) {
+    result.mean_iterations =
+        combination.iterations.index({any_active}).to(torch::kFloat64).mean().item<double>();
+  }
+  result.not_converged = combination.converged.logical_not().sum().item<int64_t>();
+
+  nlohmann::json subset_names = nlohmann::json::array();
+  for (const auto& s : result.subsets) {
+    subset_names.push_back(nlohmann::json::array());
+    for (const auto k : s) subset_names.back().push_back(names.at(static_cast<std::size_t>(k)));
+  }
+  nlohmann::json specialist_reports = nlohmann::json::array();
+  for (const auto& r : result.specialists) specialist_reports.push_back(to_json(r));
+  const nlohmann::json results = {
+      {"name", c.name},
+      {"dataset", c.data.dataset},
+      {"subsets", result.subsets},
+      {"subset_names", subset_names},
+      {"subsets_source", result.subsets_source},
+      {"cluster_on", result.subsets_source == "clustering" ? nlohmann::json(sc.cluster_on)
+                                                             : nlohmann::json(nullptr)},
+      {"covariance", result.covariance},
+      {"generalist", distillery::to_json(result.generalist)},
+      {"combined", distillery::to_json(result.combined)},
+      {"specialists", specialist_reports},
+      {"errors_in_subsets",
+       {{"generalist", result.generalist_errors_in_subsets},
+        {"combined", result.combined_errors_in_subsets}}},
+      {"combination",
+       {{"top_n", sc.inference.top_n()},
+        {"active_cases", result.active_cases},
+        {"changed_predictions", result.changed_predictions},
+        {"mean_iterations", result.mean_iterations},
+        {"not_converged", result.not_converged}}}};
+  write_file_atomic(out.path("results.json"), results.dump(2) + "\n");
+  out.commit();
+  return result;
+}
+
+}  // namespace distillery::specialists

@@ -1,0 +1,55 @@
+#include "distillery/specialists/training.h"
+
+#include <torch/torch.h>
+
+#include "distillery/data/sampler.h"
+
+namespace distillery::specialists {
+
+TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nlohmann::json& spec,
+                                   const std::vector<int64_t>& subset,
+                                   const data::Dataset& train_set,
+                                   const torch::Tensor& generalist_logits,
+                                   const data::Dataset& test_set, const TrainerOptions& options,
+                                   const KDLossOptions& loss_options, const std::string& phase,
+                                   const std::vector<std::shared_ptr<Callback>>& callbacks) {
+  validate(options);
+  functional::validate(loss_options);
+  TORCH_CHECK(options.jitter_pixels() == 0, phase, ": jitter_pixels must be 0 for a specialist, "
+              "got ", options.jitter_pixels(), " (its soft targets are the generalist's logits "
+              "on the unjittered training images)");
+  TORCH_CHECK(train_set.labeled() && test_set.labeled(),
+              "specialists are trained and evaluated on labeled sets");
+  const int64_t classes = train_set.num_classes;
+  TORCH_CHECK(generalist_logits.dim() == 2 && generalist_logits.size(0) == train_set.size() &&
+                  generalist_logits.size(1) == classes,
+              "the generalist's logits must be [", train_set.size(), ", ", classes, "], got ",
+              generalist_logits.sizes());
+  const InputShape input{train_set.images.size(1), train_set.images.size(2),
+                         train_set.images.size(3)};
+  TrainedSpecialist out{make_specialist(generalist, spec, input, classes, subset), {}};
+  Specialist& s = out.specialist;
+
+  data::HalfSubsetSampler sampler(train_set.labels, subset, options.batch_size(), options.seed());
+  s.subset_share = sampler.subset_share();
+  const torch::Device device(options.device());
+  const auto labels = to_specialist_labels(train_set.labels, subset, classes).to(device);
+  // Soft targets: the generalist's distribution at T reduced to S + dustbin, computed once.
+  const auto reduced = reduce_logits(generalist_logits.to(device, torch::kFloat32), subset,
+                                     loss_options.temperature());
+  data::Dataset test = test_set;
+  test.labels = to_specialist_labels(test_set.labels, subset, classes);
+  test.num_classes = static_cast<int64_t>(subset.size()) + 1;
+
+  auto objective = [&](const torch::Tensor& logits, const torch::Tensor&,
+                       const torch::Tensor& indices) {
+    return functional::kd_loss(logits, reduced.index_select(0, indices),
+                               labels.index_select(0, indices), loss_options);
+  };
+  out.history = train_with_objective(s.model, train_set, sampler, test, options, phase, objective,
+                                     callbacks);
+  shift_dustbin_bias(s, dustbin_bias_correction(s.subset_share));
+  return out;
+}
+
+}  // namespace distillery::specialists

@@ -1,0 +1,190 @@
+// Specialist models (Hinton et al. 2015, §5): dustbin labels, reduced soft targets, the head
+// initialised from the generalist, the bias correction, half-subset batches and training.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "distillery/data/sampler.h"
+#include "distillery/models.h"
+#include "distillery/specialists/specialist.h"
+#include "distillery/specialists/training.h"
+#include "test_util.h"
+
+namespace ds = distillery::specialists;
+using distillery::test::runtime_error_of;
+
+namespace {
+
+std::string c10_error_of(const std::function<void()>& f) {
+  return distillery::test::error_of_type<c10::Error>(f);
+}
+
+const nlohmann::json kSpec = {{"architecture", "mlp"}, {"hidden", {12}}};
+const distillery::InputShape kInput{1, 4, 4};
+
+TEST(DustbinLabels, ClassesOutsideTheSubsetMapToTheDustbin) {
+  const auto map = ds::dustbin_label_map({2, 5, 7}, 10);
+  EXPECT_TRUE(torch::equal(map, torch::tensor({3, 3, 0, 3, 3, 1, 3, 2, 3, 3}, torch::kInt64)));
+  const auto labels = torch::tensor({7, 0, 5, 2, 9}, torch::kInt64);
+  EXPECT_TRUE(torch::equal(ds::to_specialist_labels(labels, {2, 5, 7}, 10),
+                           torch::tensor({2, 3, 1, 0, 3}, torch::kInt64)));
+  EXPECT_EQ(c10_error_of([] { ds::dustbin_label_map({1, 1}, 10); }),
+            "class 1 appears twice in the subset");
+  EXPECT_EQ(c10_error_of([] { ds::dustbin_label_map({0, 1, 2}, 3); }),
+            "a specialist subset needs 1 to 2 of the 3 classes, got 3");
+  EXPECT_EQ(c10_error_of([] {
+              ds::to_specialist_labels(torch::tensor({10}, torch::kInt64), {1}, 10);
+            }),
+            "labels must be in [0, 10)");
+}
+
+TEST(DustbinBiasCorrection, IsLogOfOverSamplingOverUnderSampling) {
+  // f = 0.3: a = 0.5 / 0.3 = 5/3, b = 0.5 / 0.7 = 5/7, log(a / b) = log(7/3).
+  EXPECT_NEAR(ds::dustbin_bias_correction(0.3), 0.8472978603872037, 1e-15);
+  // Balanced data needs no correction; a rare subset raises the dustbin.
+  EXPECT_NEAR(ds::dustbin_bias_correction(0.5), 0.0, 1e-15);
+  EXPECT_NEAR(ds::dustbin_bias_correction(0.1), std::log(9.0), 1e-14);
+  EXPECT_THROW(ds::dustbin_bias_correction(0.0), std::invalid_argument);
+  EXPECT_THROW(ds::dustbin_bias_correction(1.0), std::invalid_argument);
+  EXPECT_THROW(ds::dustbin_bias_correction(NAN), std::invalid_argument);
+}
+
+TEST(ReducedSoftTargets, SumTheOtherClassesIntoTheDustbin) {
+  torch::manual_seed(0);
+  const auto v = torch::randn({5, 6}, torch::kFloat64) * 3;
+  const std::vector<int64_t> subset = {4, 1};
+  const auto p = torch::softmax(v, 1);
+  const auto reduced = ds::reduce_log_probabilities(torch::log_softmax(v, 1), subset).exp();
+  const auto expected = torch::stack(
+      {p.select(1, 4), p.select(1, 1), p.select(1, 0) + p.select(1, 2) + p.select(1, 3) + p.select(1, 5)},
+      1);
+  EXPECT_TRUE(torch::allclose(reduced, expected, 1e-12, 1e-15));
+  // reduce_logits at T gives logits whose softmax at T is the reduced soft-target distribution.
+  const double t = 4.0;
+  const auto z = ds::reduce_logits(v, subset, t);
+  const auto pt = torch::softmax(v / t, 1);
+  const auto expected_t = torch::stack(
+      {pt.select(1, 4), pt.select(1, 1), 1 - pt.select(1, 4) - pt.select(1, 1)}, 1);
+  EXPECT_TRUE(torch::allclose(torch::softmax(z / t, 1), expected_t, 1e-12, 1e-15));
+  // Exact even when the other classes' probabilities underflow individually.
+  const auto extreme = torch::tensor({{0.0, -800.0, -800.0}}, torch::kFloat64);
+  const auto r = ds::reduce_log_probabilities(torch::log_softmax(extreme, 1), {0});
+  EXPECT_NEAR(r[0][1].item<double>(), -800.0 + std::log(2.0), 1e-9);
+}
+
+TEST(MakeSpecialist, CopiesTheGeneralistAndStartsTheDustbinAtTheMeanOfTheRest) {
+  torch::manual_seed(1);
+  auto generalist = distillery::build_model(kSpec, kInput, 6);
+  const std::vector<int64_t> subset = {3, 0};
+  auto s = ds::make_specialist(generalist, kSpec, kInput, 6, subset);
+  EXPECT_EQ(s.classes, subset);
+  EXPECT_EQ(s.num_classes, 6);
+  torch::NoGradGuard no_grad;
+  generalist->eval();
+  s.model->eval();
+  const auto x = torch::randn({7, 1, 4, 4});
+  const auto g = generalist->forward(x);
+  const auto z = s.model->forward(x);
+  ASSERT_EQ(z.sizes(), (std::vector<int64_t>{7, 3}));
+  EXPECT_TRUE(torch::allclose(z.select(1, 0), g.select(1, 3), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(z.select(1, 1), g.select(1, 0), 1e-5, 1e-6));
+  const auto rest = g.index_select(1, torch::tensor({1, 2, 4, 5}));
+  EXPECT_TRUE(torch::allclose(z.select(1, 2), rest.mean(1) + std::log(4.0), 1e-5, 1e-5));
+  // A lower bound on the log of the generalist's total for the other classes (Jensen).
+  EXPECT_TRUE(torch::all(z.select(1, 2) <= rest.logsumexp(1) + 1e-5).item<bool>());
+}
+
+TEST(MakeSpecialist, NeedsALinearHeadWithTheGeneralistsClassCount) {
+  torch::nn::Sequential no_head(torch::nn::Flatten(), torch::nn::Linear(16, 6), torch::nn::ReLU());
+  EXPECT_EQ(c10_error_of([&] { ds::make_specialist(no_head, kSpec, kInput, 6, {1}); }),
+            "the generalist's last module is torch::nn::ReLU; a specialist needs a Linear head "
+            "to copy and extend");
+  auto generalist = distillery::build_model(kSpec, kInput, 6);
+  EXPECT_EQ(c10_error_of([&] { ds::make_specialist(generalist, kSpec, kInput, 10, {1}); }),
+            "the generalist's head has 6 outputs but the data has 10 classes");
+}
+
+TEST(Specialist, SavesAndLoadsWithItsClassesAndDustbinBias) {
+  distillery::test::TempDir dir;
+  torch::manual_seed(2);
+  auto generalist = distillery::build_model(kSpec, kInput, 6);
+  auto s = ds::make_specialist(generalist, kSpec, kInput, 6, {1, 4});
+  s.subset_share = 0.25;
+  ds::shift_dustbin_bias(s, ds::dustbin_bias_correction(0.25));
+  ds::save_specialist(dir.file("s.pt"), s);
+  auto loaded = ds::load_specialist(dir.file("s.pt"));
+  EXPECT_EQ(loaded.classes, (std::vector<int64_t>{1, 4}));
+  EXPECT_EQ(loaded.num_classes, 6);
+  EXPECT_DOUBLE_EQ(loaded.subset_share, 0.25);
+  EXPECT_DOUBLE_EQ(loaded.dustbin_bias, std::log(3.0));
+  torch::NoGradGuard no_grad;
+  s.model->eval();
+  const auto x = torch::randn({3, 1, 4, 4});
+  EXPECT_TRUE(torch::equal(loaded.model->forward(x), s.model->forward(x)));
+  // A plain model file is not a specialist.
+  distillery::save_model(dir.file("plain.pt"), generalist, kSpec, kInput, 6);
+  EXPECT_EQ(runtime_error_of([&] { ds::load_specialist(dir.file("plain.pt")); }),
+            dir.file("plain.pt") + ": not a specialist (a model file without a specialist's "
+                                   "classes); write specialists with save_specialist");
+}
+
+TEST(HalfSubsetSampler, EveryBatchIsHalfSubsetAndEachSubsetExampleComesOncePerEpoch) {
+  // 100 examples, labels 0..9 repeating: the subset {2, 7} has 20 of them (f = 0.2).
+  const auto labels = torch::arange(100, torch::kInt64).remainder(10);
+  distillery::data::HalfSubsetSampler a(labels, {2, 7}, 9, 5), b(labels, {2, 7}, 9, 5);
+  EXPECT_DOUBLE_EQ(a.subset_share(), 0.2);
+  EXPECT_EQ(a.batches_per_epoch(), 5);  // 20 subset examples, 4 per batch
+  std::vector<torch::Tensor> inside;
+  int batches = 0;
+  while (auto idx = a.next()) {
+    ++batches;
+    EXPECT_TRUE(torch::equal(*idx, *b.next()));  // seeded
+    const auto l = labels.index_select(0, *idx);
+    const auto in = torch::isin(l, torch::tensor({2, 7}));
+    EXPECT_EQ(idx->size(0), 8);
+    EXPECT_EQ(in.sum().item<int64_t>(), 4);
+    inside.push_back(idx->index({in}));
+  }
+  EXPECT_EQ(batches, 5);
+  const auto all = std::get<0>(torch::cat(inside).sort());
+  EXPECT_TRUE(torch::equal(all, torch::nonzero(torch::isin(labels, torch::tensor({2, 7}))).flatten()));
+  EXPECT_EQ(c10_error_of([&] { distillery::data::HalfSubsetSampler(labels, {11}, 8, 0); }),
+            "no training example has a label in the class subset [11]");
+}
+
+TEST(TrainSpecialist, AppliesTheBiasCorrectionForTheSubsetShareAndRefusesJitter) {
+  torch::manual_seed(4);
+  const int64_t n = 240;
+  const auto labels = torch::arange(n, torch::kInt64).remainder(6);
+  const auto means = torch::randn({6, 16}) * 2;
+  const auto images = (means.index_select(0, labels) + torch::randn({n, 16})).view({n, 1, 4, 4});
+  distillery::data::Dataset train{images, labels, 6};
+  auto generalist = distillery::build_model(kSpec, kInput, 6);
+  distillery::train_supervised(generalist, train, train,
+                               distillery::TrainerOptions().epochs(3).batch_size(32).threads(1));
+  torch::NoGradGuard no_grad;
+  generalist->eval();
+  const auto logits = generalist->forward(images);
+  const auto options = distillery::TrainerOptions().epochs(2).batch_size(16).threads(1);
+  const auto loss = distillery::KDLossOptions().temperature(2).alpha(0.5);
+  auto run = ds::train_specialist(generalist, kSpec, {1, 4}, train, logits, train, options, loss);
+  EXPECT_NEAR(run.specialist.subset_share, 1.0 / 3.0, 1e-12);
+  EXPECT_NEAR(run.specialist.dustbin_bias, std::log(2.0), 1e-12);  // log((1 - f) / f)
+  EXPECT_EQ(run.history.history.size(), 2u);
+  EXPECT_TRUE(std::isfinite(run.history.history.back().train_loss));
+  EXPECT_EQ(c10_error_of([&] {
+              ds::train_specialist(generalist, kSpec, {1, 4}, train, logits, train,
+                                   distillery::TrainerOptions(options).jitter_pixels(1), loss);
+            }),
+            "specialist: jitter_pixels must be 0 for a specialist, got 1 (its soft targets are "
+            "the generalist's logits on the unjittered training images)");
+  EXPECT_EQ(c10_error_of([&] {
+              ds::train_specialist(generalist, kSpec, {1, 4}, train, logits.narrow(0, 0, 10), train,
+                                   options, loss);
+            }),
+            "the generalist's logits must be [240, 6], got [10, 6]");
+}
+
+}  // namespace
