@@ -4,7 +4,7 @@
 //   2. distilled from stored soft targets (teacher logits computed once, read by index);
 //   3. distilled with the teacher run online on every batch.
 // Each is repeated, interleaved, and the median epoch time is reported with its ratio to the
-// baseline. Writes a Markdown table to the file given as the second argument.
+// baseline. Writes a Markdown table into its section of the file given as the second argument.
 //
 //   bench_epoch <config.json> <RESULTS.md> [repeats=3] [train_limit=0]
 
@@ -23,6 +23,7 @@
 #include "distillery/models.h"
 #include "distillery/soft_targets.h"
 #include "distillery/trainer.h"
+#include "results_file.h"
 
 namespace {
 
@@ -74,7 +75,7 @@ int main(int argc, char** argv) try {
   }
   const double base = median(hard);
   std::ostringstream md;
-  md << "# Benchmark: one distillation epoch\n\n"
+  md << "## One distillation epoch\n\n"
      << "Made by `bench/run.sh` (`build/bench_epoch " << argv[1] << " bench/RESULTS.md " << repeats
      << (argc > 4 ? std::string(" ") + argv[4] : std::string()) << "`) on a machine with "
      << std::thread::hardware_concurrency() << " hardware threads, LibTorch "
@@ -98,7 +99,7 @@ int main(int argc, char** argv) try {
                 "most 1.05 times plain student training.\n",
                 teacher_pass, teacher_pass / base);
   md << row;
-  std::ofstream(argv[2]) << md.str();
+  bench::write_section(argv[2], "bench_epoch", md.str());
   std::printf("%s", md.str().c_str());
   return 0;
 } catch (const std::exception& e) {

@@ -255,6 +255,7 @@ SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, u
   k.restarts(read_bounded(s, "restarts", k.restarts(), 1, 10000));
   k.min_subset_size(read_bounded(s, "min_subset_size", k.min_subset_size(), 1, kClasses - 1));
   k.max_iterations(read_bounded(s, "kmeans_iterations", k.max_iterations(), 1, 1000000));
+  k.standardize(s.get("standardize", k.standardize()));
   k.seed(seed);
   if (s.has("subsets")) {
     if (has_clusters) {
@@ -290,6 +291,13 @@ SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, u
   c.loss.temperature(s.get("temperature", c.loss.temperature()));
   c.loss.alpha(s.get("alpha", c.loss.alpha()));
   check_temperature_and_alpha(c.loss, "specialists");
+  const auto prior = s.get<std::string>("soft_target_prior", "sampled");
+  if (prior != "sampled" && prior != "natural") {
+    throw ConfigError("specialists.soft_target_prior: must be \"sampled\" or \"natural\", got \"" +
+                      prior + "\"");
+  }
+  c.soft_target_prior = prior == "natural" ? specialists::SoftTargetPrior::kNatural
+                                           : specialists::SoftTargetPrior::kSampled;
   auto& i = c.inference;
   i.top_n(read_bounded(s, "top_n", i.top_n(), 1, kClasses));
   i.max_iterations(read_bounded(s, "max_iterations", i.max_iterations(), 1, 1000000));
@@ -314,10 +322,13 @@ nlohmann::json specialists_to_json(const SpecialistsConfig& c) {
       {"restarts", c.clustering.restarts()},
       {"min_subset_size", c.clustering.min_subset_size()},
       {"kmeans_iterations", c.clustering.max_iterations()},
+      {"standardize", c.clustering.standardize()},
       {"cluster_on", c.cluster_on},
       {"training", training_to_json(c.training)},
       {"temperature", c.loss.temperature()},
       {"alpha", c.loss.alpha()},
+      {"soft_target_prior",
+       c.soft_target_prior == specialists::SoftTargetPrior::kNatural ? "natural" : "sampled"},
       {"top_n", c.inference.top_n()},
       {"method", c.inference.method() == specialists::CombineMethod::kGradient ? "gradient"
                                                                                  : "multiplicative"},

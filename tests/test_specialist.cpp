@@ -51,6 +51,25 @@ TEST(DustbinBiasCorrection, IsLogOfOverSamplingOverUnderSampling) {
   EXPECT_THROW(ds::dustbin_bias_correction(NAN), std::invalid_argument);
 }
 
+TEST(ReducedSoftTargets, TheSampledPriorIsUndoneExactlyByTheDustbinCorrection) {
+  torch::manual_seed(5);
+  const auto v = torch::randn({4, 8}, torch::kFloat64) * 2;
+  const std::vector<int64_t> subset = {1, 6};
+  const double f = 0.25;  // a = 2, b = 2/3
+  const auto natural = ds::reduce_logits(v, subset, 1.0);
+  const auto sampled = ds::to_sampled_prior(natural, f);
+  // In the batches, S is twice as likely and the dustbin 2/3 as likely, renormalised.
+  auto expected = torch::softmax(natural, 1);
+  expected.narrow(1, 0, 2).mul_(2.0);
+  expected.select(1, 2).mul_(2.0 / 3);
+  expected = expected / expected.sum(1, true);
+  EXPECT_TRUE(torch::allclose(torch::softmax(sampled, 1), expected, 1e-12, 1e-15));
+  auto corrected = sampled.clone();
+  corrected.select(1, 2).add_(ds::dustbin_bias_correction(f));
+  EXPECT_TRUE(torch::allclose(torch::softmax(corrected, 1), torch::softmax(natural, 1), 1e-12, 1e-15));
+  EXPECT_THROW(ds::to_sampled_prior(natural, 1.0), std::invalid_argument);
+}
+
 TEST(ReducedSoftTargets, SumTheOtherClassesIntoTheDustbin) {
   torch::manual_seed(0);
   const auto v = torch::randn({5, 6}, torch::kFloat64) * 3;
@@ -74,7 +93,7 @@ TEST(ReducedSoftTargets, SumTheOtherClassesIntoTheDustbin) {
   EXPECT_NEAR(r[0][1].item<double>(), -800.0 + std::log(2.0), 1e-9);
 }
 
-TEST(MakeSpecialist, CopiesTheGeneralistAndStartsTheDustbinAtTheMeanOfTheRest) {
+TEST(MakeSpecialist, StartsAsExactlyTheGeneralistReducedToTheSubsetAndDustbin) {
   torch::manual_seed(1);
   auto generalist = distillery::build_model(kSpec, kInput, 6);
   const std::vector<int64_t> subset = {3, 0};
@@ -88,22 +107,32 @@ TEST(MakeSpecialist, CopiesTheGeneralistAndStartsTheDustbinAtTheMeanOfTheRest) {
   const auto g = generalist->forward(x);
   const auto z = s.model->forward(x);
   ASSERT_EQ(z.sizes(), (std::vector<int64_t>{7, 3}));
-  EXPECT_TRUE(torch::allclose(z.select(1, 0), g.select(1, 3), 1e-5, 1e-6));
-  EXPECT_TRUE(torch::allclose(z.select(1, 1), g.select(1, 0), 1e-5, 1e-6));
-  const auto rest = g.index_select(1, torch::tensor({1, 2, 4, 5}));
-  EXPECT_TRUE(torch::allclose(z.select(1, 2), rest.mean(1) + std::log(4.0), 1e-5, 1e-5));
-  // A lower bound on the log of the generalist's total for the other classes (Jensen).
-  EXPECT_TRUE(torch::all(z.select(1, 2) <= rest.logsumexp(1) + 1e-5).item<bool>());
+  EXPECT_TRUE(torch::allclose(z.select(1, 0), g.select(1, 3)));
+  EXPECT_TRUE(torch::allclose(z.select(1, 1), g.select(1, 0)));
+  EXPECT_TRUE(torch::allclose(z.select(1, 2),
+                              g.index_select(1, torch::tensor({1, 2, 4, 5})).logsumexp(1)));
+  EXPECT_TRUE(torch::allclose(torch::log_softmax(z, 1),
+                              ds::reduce_log_probabilities(torch::log_softmax(g, 1), subset), 1e-5,
+                              1e-6));
+  // The copy is independent of the generalist.
+  s.network->parameters().front().add_(1.0);
+  EXPECT_TRUE(torch::equal(generalist->forward(x), g));
+  // The dustbin bias moves the dustbin logit only.
+  const auto before = s.model->forward(x);
+  ds::shift_dustbin_bias(s, 0.75);
+  const auto after = s.model->forward(x);
+  EXPECT_TRUE(torch::allclose(after.select(1, 2), before.select(1, 2) + 0.75));
+  EXPECT_TRUE(torch::equal(after.narrow(1, 0, 2), before.narrow(1, 0, 2)));
+  EXPECT_DOUBLE_EQ(s.dustbin_bias, 0.75);
 }
 
-TEST(MakeSpecialist, NeedsALinearHeadWithTheGeneralistsClassCount) {
-  torch::nn::Sequential no_head(torch::nn::Flatten(), torch::nn::Linear(16, 6), torch::nn::ReLU());
-  EXPECT_EQ(c10_error_of([&] { ds::make_specialist(no_head, kSpec, kInput, 6, {1}); }),
-            "the generalist's last module is torch::nn::ReLU; a specialist needs a Linear head "
-            "to copy and extend");
+TEST(MakeSpecialist, NeedsAGeneralistThatMatchesItsSpecAndClassCount) {
   auto generalist = distillery::build_model(kSpec, kInput, 6);
   EXPECT_EQ(c10_error_of([&] { ds::make_specialist(generalist, kSpec, kInput, 10, {1}); }),
-            "the generalist's head has 6 outputs but the data has 10 classes");
+            "the generalist does not match its architecture spec at 3.weight (a generalist with "
+            "10 classes built from the spec is expected)");
+  EXPECT_EQ(c10_error_of([&] { ds::make_specialist(generalist, kSpec, kInput, 6, {1, 9}); }),
+            "class 9 of the subset is outside [0, 6)");
 }
 
 TEST(Specialist, SavesAndLoadsWithItsClassesAndDustbinBias) {

@@ -79,9 +79,22 @@ TEST(FindClassSubsets, RecoversExactlyThePlantedConfusableGroups) {
   const ds::ClassSubsets planted = {{0, 3, 5}, {1, 2, 8, 9}, {4, 6, 7}};
   for (uint64_t seed : {0, 1, 2}) {
     const auto p = planted_predictions(planted, 10, 600, seed);
-    const auto found = ds::find_class_subsets(p, ds::ClusteringOptions().clusters(3).seed(seed));
-    EXPECT_EQ(found, planted) << "seed " << seed;
+    for (bool standardize : {true, false}) {
+      const auto found = ds::find_class_subsets(
+          p, ds::ClusteringOptions().clusters(3).seed(seed).standardize(standardize));
+      EXPECT_EQ(found, planted) << "seed " << seed << " standardize " << standardize;
+    }
   }
+}
+
+TEST(CorrelationFromCovariance, ScalesEachClassToUnitVarianceAndKeepsSilentClassesFinite) {
+  // Variances 4 and 9, covariance 2: correlation 2 / (2 * 3). Class 2 never varies.
+  const auto c = torch::tensor({{4.0, 2.0, 0.0}, {2.0, 9.0, 0.0}, {0.0, 0.0, 0.0}});
+  const auto r = ds::correlation_from_covariance(c);
+  EXPECT_TRUE(torch::allclose(
+      r, torch::tensor({{1.0, 1.0 / 3, 0.0}, {1.0 / 3, 1.0, 0.0}, {0.0, 0.0, 1.0}}, torch::kFloat64),
+      1e-15, 1e-15));
+  EXPECT_THROW(ds::correlation_from_covariance(torch::ones({2, 3})), c10::Error);
 }
 
 TEST(FindClassSubsets, RecoversPlantedGroupsFromATrainedGeneralist) {

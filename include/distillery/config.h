@@ -37,6 +37,8 @@
 ///     "specialists": {"clusters": 3,         // K-means clusters M of the classes
 ///                     "restarts": 10,        // k-means++ starts, the most compact kept
 ///                     "min_subset_size": 2,  // smaller clusters get no specialist
+///                     "standardize": true,   // cluster the correlation matrix (see
+///                                            //   ClusteringOptions); false: the covariance
 ///                     "subsets": [[0, 2, 4, 6], [5, 7, 9]],  // by hand (or a path to a
 ///                                            //   subsets JSON file) instead of clustering
 ///                     "cluster_on": "heldout" | "train",  // the generalist's predictions on
@@ -44,6 +46,7 @@
 ///                                            //   "heldout" when data.heldout > 0
 ///                     "training": {<training>},  // each specialist's fine-tuning
 ///                     "temperature": 2.0, "alpha": 0.5,  // kd_loss against the generalist
+///                     "soft_target_prior": "sampled" | "natural",  // see SoftTargetPrior
 ///                     "top_n": 1,            // generalist's top-n classes pick the specialists
 ///                     "method": "multiplicative" | "gradient",  // how F is minimised
 ///                     "max_iterations": 200, "tolerance": 1e-7}
@@ -70,6 +73,7 @@
 #include "distillery/losses.h"
 #include "distillery/specialists/clustering.h"
 #include "distillery/specialists/inference.h"
+#include "distillery/specialists/training.h"
 #include "distillery/teacher.h"
 #include "distillery/trainer.h"
 
@@ -151,6 +155,8 @@ struct SpecialistsConfig {
   TrainerOptions training = TrainerOptions().epochs(3).learning_rate(1e-4);
   /// Temperature and alpha of `kd_loss` against the generalist's reduced soft targets.
   KDLossOptions loss = KDLossOptions().temperature(2.0).alpha(0.5);
+  /// The class prior of those soft targets (see SoftTargetPrior).
+  specialists::SoftTargetPrior soft_target_prior = specialists::SoftTargetPrior::kSampled;
   /// Test-time combination.
   specialists::CombineOptions inference;
 };

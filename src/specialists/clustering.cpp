@@ -23,6 +23,17 @@ torch::Tensor prediction_covariance(const torch::Tensor& probabilities) {
   return centered.t().matmul(centered) / static_cast<double>(p.size(0) - 1);
 }
 
+torch::Tensor correlation_from_covariance(const torch::Tensor& covariance) {
+  TORCH_CHECK(covariance.dim() == 2 && covariance.size(0) == covariance.size(1),
+              "a covariance matrix must be square [C, C], got ", covariance.sizes());
+  const auto c = covariance.to(torch::kCPU, torch::kFloat64);
+  const auto variance = c.diagonal();
+  const auto scale = torch::where(variance > 0, variance.rsqrt(), torch::zeros_like(variance));
+  auto r = c * scale.unsqueeze(1) * scale.unsqueeze(0);
+  r.diagonal().fill_(1.0);
+  return r;
+}
+
 KMeansResult kmeans(const torch::Tensor& points, const ClusteringOptions& options) {
   TORCH_CHECK(points.dim() == 2 && points.is_floating_point(),
               "k-means points must be a 2-D floating-point tensor [n, d], got ", points.sizes());
@@ -71,8 +82,10 @@ ClassSubsets find_class_subsets(const torch::Tensor& probabilities,
   TORCH_CHECK(options.min_subset_size() >= 1, "min_subset_size must be >= 1, got ",
               options.min_subset_size());
   const auto covariance = prediction_covariance(probabilities);  // [C, C], symmetric
-  // The columns of the symmetric covariance are its rows: one point per class.
-  const auto result = kmeans(covariance, options);
+  const auto matrix =
+      options.standardize() ? correlation_from_covariance(covariance) : covariance;
+  // The columns of the symmetric matrix are its rows: one point per class.
+  const auto result = kmeans(matrix, options);
   ClassSubsets clusters(static_cast<std::size_t>(options.clusters()));
   const auto assignments = result.assignments.accessor<int64_t, 1>();
   for (int64_t c = 0; c < assignments.size(0); ++c) {

@@ -31,8 +31,11 @@ torch::Tensor log_probabilities(torch::nn::Sequential& model, const torch::Tenso
 }
 
 nlohmann::json to_json(const SpecialistReport& r) {
-  return {{"classes", r.classes},         {"subset_share", r.subset_share},
-          {"dustbin_bias", r.dustbin_bias}, {"test_errors", r.test_errors},
+  return {{"classes", r.classes},
+          {"subset_share", r.subset_share},
+          {"dustbin_bias", r.dustbin_bias},
+          {"test_errors", r.test_errors},
+          {"generalist_test_errors", r.generalist_test_errors},
           {"train_seconds", r.train_seconds}};
 }
 
@@ -124,11 +127,14 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
                nlohmann::json(result.subsets).dump());
 
   // 3. One specialist per subset, fine-tuned from the generalist.
+  const auto test_logits =
+      compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); },
+                     d.test.images, batch, device);
   std::vector<Specialist> trained;
   for (std::size_t m = 0; m < result.subsets.size(); ++m) {
     const auto phase = "specialist_" + std::to_string(m);
     auto run = train_specialist(generalist, spec, result.subsets[m], d.train, train_logits, d.test,
-                                sc.training, sc.loss, phase, callbacks);
+                                sc.training, sc.loss, sc.soft_target_prior, phase, callbacks);
     auto& s = run.specialist;
     save_specialist(out.path(phase + ".pt"), s);
     data::Dataset mapped = d.test;
@@ -137,11 +143,15 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
     s.model->eval();
     const auto eval = evaluate([&](const torch::Tensor& x) { return s.model->forward(x); }, mapped,
                                batch, device);
-    result.specialists.push_back(
-        {s.classes, s.subset_share, s.dustbin_bias, eval.errors, run.history.train_seconds});
-    spdlog::info("{}: classes {}, f = {:.4f}, dustbin bias {:+.4f}, {} test errors on S + dustbin",
+    // The generalist on the same task: its test predictions reduced to S + dustbin.
+    const auto general_errors =
+        evaluate_logits(reduce_logits(test_logits, s.classes, 1.0), mapped.labels).errors;
+    result.specialists.push_back({s.classes, s.subset_share, s.dustbin_bias, eval.errors,
+                                  general_errors, run.history.train_seconds});
+    spdlog::info("{}: classes {}, f = {:.4f}, dustbin bias {:+.4f}, test errors on S + dustbin: "
+                 "{} (generalist {})",
                  phase, nlohmann::json(s.classes).dump(), s.subset_share, s.dustbin_bias,
-                 eval.errors, mapped.size());
+                 eval.errors, general_errors);
     trained.push_back(std::move(s));
   }
 
@@ -158,10 +168,7 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
   double train_seconds = result.generalist.train_seconds;
   for (const auto& r : result.specialists) train_seconds += r.train_seconds;
   result.combined = detail::report_for(combined_eval, parameters, multiply_adds, train_seconds);
-  const auto general_logits =
-      compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); },
-                     d.test.images, batch, device);
-  const auto general_predictions = general_logits.argmax(1);
+  const auto general_predictions = test_logits.argmax(1);
   const auto combined_predictions = combination.probabilities.argmax(1);
   result.generalist_errors_in_subsets = errors_in(general_predictions, d.test.labels, result.subsets);
   result.combined_errors_in_subsets = errors_in(combined_predictions, d.test.labels, result.subsets);
@@ -187,6 +194,9 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
       {"subsets", result.subsets},
       {"subset_names", subset_names},
       {"subsets_source", result.subsets_source},
+      {"clustered_matrix", result.subsets_source != "clustering" ? nlohmann::json(nullptr)
+                           : sc.clustering.standardize()      ? nlohmann::json("correlation")
+                                                                : nlohmann::json("covariance")},
       {"cluster_on", result.subsets_source == "clustering" ? nlohmann::json(sc.cluster_on)
                                                              : nlohmann::json(nullptr)},
       {"covariance", result.covariance},

@@ -8,17 +8,6 @@
 namespace distillery::specialists {
 namespace {
 
-torch::nn::Linear head_of(torch::nn::Sequential& model, const char* which) {
-  TORCH_CHECK(!model->is_empty(), "the ", which, " is an empty Sequential");
-  auto last = model->ptr(model->size() - 1);
-  auto* linear = last->as<torch::nn::Linear>();
-  std::string name = last->name();
-  if (name.size() > 4 && name.compare(name.size() - 4, 4, "Impl") == 0) name.resize(name.size() - 4);
-  TORCH_CHECK(linear != nullptr, "the ", which, "'s last module is ", name,
-              "; a specialist needs a Linear head to copy and extend");
-  return torch::nn::Linear(std::dynamic_pointer_cast<torch::nn::LinearImpl>(last));
-}
-
 torch::Tensor as_index(const std::vector<int64_t>& classes) {
   return torch::tensor(classes, torch::kInt64);
 }
@@ -84,67 +73,96 @@ double dustbin_bias_correction(double f) {
   return std::log(a / b);
 }
 
-Specialist make_specialist(torch::nn::Sequential& generalist, const nlohmann::json& spec,
-                           InputShape input, int64_t num_classes,
-                           const std::vector<int64_t>& subset) {
-  const auto map = dustbin_label_map(subset, num_classes);
-  const auto size = static_cast<int64_t>(subset.size());
-  auto source_head = head_of(generalist, "generalist");
-  TORCH_CHECK(source_head->weight.size(0) == num_classes, "the generalist's head has ",
-              source_head->weight.size(0), " outputs but the data has ", num_classes, " classes");
+torch::Tensor to_sampled_prior(const torch::Tensor& logits, double f) {
+  dustbin_bias_correction(f);  // checks 0 < f < 1
+  TORCH_CHECK(logits.dim() == 2, "reduced logits must be [B, |S| + 1], got ", logits.sizes());
+  auto shift = torch::full({logits.size(1)}, std::log(0.5 / f), logits.options());
+  shift[logits.size(1) - 1] = std::log(0.5 / (1.0 - f));
+  return logits + shift;
+}
+
+DustbinReductionImpl::DustbinReductionImpl(const std::vector<int64_t>& classes,
+                                           int64_t num_classes) {
+  const auto map = dustbin_label_map(classes, num_classes);
+  subset = register_buffer("subset", as_index(classes));
+  rest = register_buffer(
+      "rest", torch::nonzero(map == static_cast<int64_t>(classes.size())).flatten());
+  dustbin_bias = register_buffer("dustbin_bias", torch::zeros({}));
+}
+
+torch::Tensor DustbinReductionImpl::forward(const torch::Tensor& logits) {
+  TORCH_CHECK(logits.dim() == 2 && logits.size(1) == subset.size(0) + rest.size(0),
+              "a dustbin reduction over ", subset.size(0) + rest.size(0),
+              " classes got logits of shape ", logits.sizes());
+  const auto dustbin = logits.index_select(1, rest).logsumexp(1, /*keepdim=*/true) +
+                       dustbin_bias.to(logits.dtype());
+  return torch::cat({logits.index_select(1, subset), dustbin}, 1);
+}
+
+namespace {
+
+// The layers of `network` then `reduction`, in one Sequential sharing their parameters.
+torch::nn::Sequential with_reduction(torch::nn::Sequential& network, DustbinReduction& reduction) {
+  torch::nn::Sequential model;
+  for (const auto& layer : *network) model->push_back(layer);
+  model->push_back(reduction);
+  return model;
+}
+
+Specialist assemble(torch::nn::Sequential network, const nlohmann::json& spec, InputShape input,
+                    int64_t num_classes, const std::vector<int64_t>& subset) {
   Specialist s;
+  s.network = std::move(network);
+  s.reduction = DustbinReduction(subset, num_classes);
+  s.model = with_reduction(s.network, s.reduction);
   s.spec = spec;
   s.input = input;
   s.num_classes = num_classes;
   s.classes = subset;
-  s.model = build_model(spec, input, size + 1, "generalist.model");
-  auto head = head_of(s.model, "specialist");
-  TORCH_CHECK(head->bias.defined() && source_head->bias.defined(),
-              "the head must have a bias (the dustbin correction shifts it)");
+  return s;
+}
 
+}  // namespace
+
+Specialist make_specialist(torch::nn::Sequential& generalist, const nlohmann::json& spec,
+                           InputShape input, int64_t num_classes,
+                           const std::vector<int64_t>& subset) {
+  dustbin_label_map(subset, num_classes);
+  auto network = build_model(spec, input, num_classes, "generalist.model");
   torch::NoGradGuard no_grad;
-  const auto source = generalist->named_parameters();
-  const auto source_buffers = generalist->named_buffers();
-  const std::string head_prefix = std::to_string(s.model->size() - 1) + ".";
   auto copy_all = [&](const auto& into, const auto& from) {
     for (const auto& item : into) {
-      if (item.key().rfind(head_prefix, 0) == 0) continue;  // the head is set below
       const auto* other = from.find(item.key());
       TORCH_CHECK(other != nullptr && other->sizes() == item.value().sizes(),
-                  "the generalist does not match its architecture spec at ", item.key());
+                  "the generalist does not match its architecture spec at ", item.key(),
+                  " (a generalist with ", num_classes, " classes built from the spec is expected)");
       item.value().copy_(*other);
     }
   };
-  copy_all(s.model->named_parameters(), source);
-  copy_all(s.model->named_buffers(), source_buffers);
-  const auto rest = torch::nonzero(map == size).flatten();
-  const auto rows = as_index(subset).to(source_head->weight.device());
-  head->weight.narrow(0, 0, size).copy_(source_head->weight.index_select(0, rows));
-  head->bias.narrow(0, 0, size).copy_(source_head->bias.index_select(0, rows));
-  const auto rest_rows = rest.to(source_head->weight.device());
-  head->weight[size].copy_(source_head->weight.index_select(0, rest_rows).mean(0));
-  head->bias[size].copy_(source_head->bias.index_select(0, rest_rows).mean() +
-                         std::log(static_cast<double>(rest.size(0))));
-  s.model->to(source_head->weight.device());
+  copy_all(network->named_parameters(), generalist->named_parameters());
+  copy_all(network->named_buffers(), generalist->named_buffers());
+  TORCH_CHECK(generalist->named_parameters().size() == network->named_parameters().size(),
+              "the generalist has parameters its architecture spec does not");
+  auto s = assemble(network, spec, input, num_classes, subset);
+  if (const auto params = generalist->parameters(); !params.empty()) {
+    s.model->to(params.front().device());
+  }
   return s;
 }
 
 void shift_dustbin_bias(Specialist& specialist, double shift) {
-  auto head = head_of(specialist.model, "specialist");
-  TORCH_CHECK(head->bias.defined(), "the specialist's head has no bias");
   torch::NoGradGuard no_grad;
-  head->bias[head->bias.size(0) - 1].add_(shift);
+  specialist.reduction->dustbin_bias.add_(shift);
   specialist.dustbin_bias += shift;
 }
 
 void save_specialist(const std::string& path, Specialist& specialist) {
   const nlohmann::json metadata = {{"kind", "specialist"},
                                    {"classes", specialist.classes},
-                                   {"num_classes", specialist.num_classes},
                                    {"subset_share", specialist.subset_share},
                                    {"dustbin_bias", specialist.dustbin_bias}};
-  save_model(path, specialist.model, specialist.spec, specialist.input,
-             static_cast<int64_t>(specialist.classes.size()) + 1, metadata);
+  save_model(path, specialist.network, specialist.spec, specialist.input, specialist.num_classes,
+             metadata);
 }
 
 Specialist load_specialist(const std::string& path) {
@@ -154,24 +172,20 @@ Specialist load_specialist(const std::string& path) {
     throw std::runtime_error(path + ": not a specialist (a model file without a specialist's "
                              "classes); write specialists with save_specialist");
   }
-  Specialist s;
+  std::vector<int64_t> classes;
+  double share = 0, bias = 0;
   try {
-    s.classes = m.at("classes").get<std::vector<int64_t>>();
-    s.num_classes = m.at("num_classes").get<int64_t>();
-    s.subset_share = m.at("subset_share").get<double>();
-    s.dustbin_bias = m.at("dustbin_bias").get<double>();
-    dustbin_label_map(s.classes, s.num_classes);
+    classes = m.at("classes").get<std::vector<int64_t>>();
+    share = m.at("subset_share").get<double>();
+    bias = m.at("dustbin_bias").get<double>();
+    dustbin_label_map(classes, saved.num_classes);
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": damaged specialist record: " + e.what());
   }
-  if (saved.num_classes != static_cast<int64_t>(s.classes.size()) + 1) {
-    throw std::runtime_error(path + ": the model has " + std::to_string(saved.num_classes) +
-                             " outputs but its subset needs " +
-                             std::to_string(s.classes.size() + 1));
-  }
-  s.model = saved.model;
-  s.spec = saved.spec;
-  s.input = saved.input;
+  auto s = assemble(saved.model, saved.spec, saved.input, saved.num_classes, classes);
+  s.subset_share = share;
+  shift_dustbin_bias(s, bias);
+  s.model->eval();
   return s;
 }
 

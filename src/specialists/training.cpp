@@ -1,6 +1,9 @@
 #include "distillery/specialists/training.h"
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "distillery/data/sampler.h"
 
@@ -11,7 +14,8 @@ TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nloh
                                    const data::Dataset& train_set,
                                    const torch::Tensor& generalist_logits,
                                    const data::Dataset& test_set, const TrainerOptions& options,
-                                   const KDLossOptions& loss_options, const std::string& phase,
+                                   const KDLossOptions& loss_options, SoftTargetPrior prior,
+                                   const std::string& phase,
                                    const std::vector<std::shared_ptr<Callback>>& callbacks) {
   validate(options);
   functional::validate(loss_options);
@@ -34,9 +38,11 @@ TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nloh
   s.subset_share = sampler.subset_share();
   const torch::Device device(options.device());
   const auto labels = to_specialist_labels(train_set.labels, subset, classes).to(device);
-  // Soft targets: the generalist's distribution at T reduced to S + dustbin, computed once.
-  const auto reduced = reduce_logits(generalist_logits.to(device, torch::kFloat32), subset,
-                                     loss_options.temperature());
+  // Soft targets: the generalist's distribution at T reduced to S + dustbin, computed once,
+  // and moved to the batches' prior (S over-sampled by a, the dustbin under-sampled by b).
+  auto reduced = reduce_logits(generalist_logits.to(device, torch::kFloat32), subset,
+                               loss_options.temperature());
+  if (prior == SoftTargetPrior::kSampled) reduced = to_sampled_prior(reduced, s.subset_share);
   data::Dataset test = test_set;
   test.labels = to_specialist_labels(test_set.labels, subset, classes);
   test.num_classes = static_cast<int64_t>(subset.size()) + 1;
@@ -46,6 +52,12 @@ TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nloh
     return functional::kd_loss(logits, reduced.index_select(0, indices),
                                labels.index_select(0, indices), loss_options);
   };
+  {
+    s.model->eval();
+    const auto start = evaluate([&](const torch::Tensor& x) { return s.model->forward(x); }, test,
+                                options.eval_batch_size(), device);
+    spdlog::info("{}: before training, {} test errors on S + dustbin", phase, start.errors);
+  }
   out.history = train_with_objective(s.model, train_set, sampler, test, options, phase, objective,
                                      callbacks);
   shift_dustbin_bias(s, dustbin_bias_correction(s.subset_share));

@@ -32,6 +32,8 @@ struct SpecialistReport {
   double dustbin_bias = 0.0;
   /// Test errors of the specialist alone on S + dustbin labels, after the bias correction.
   int64_t test_errors = 0;
+  /// Test errors of the generalist on the same task (its predictions reduced to S + dustbin).
+  int64_t generalist_test_errors = 0;
   /// Wall time of its training, in seconds.
   double train_seconds = 0.0;
 };
