@@ -87,7 +87,12 @@ TeacherConfig read_teacher(const nlohmann::json& json, const std::string& path, 
   t.training = read_training(r, "training");
   t.combine = parse_ensemble_mode(r.get<std::string>("combine", "arithmetic"));
   if (has_members) {
-    if (!allow_members) throw ConfigError(r.where("members") + ": members cannot be nested");
+    if (!allow_members) {
+      throw ConfigError(r.where("members") + (path == "generalist"
+                                                  ? ": the generalist must be one model, not an "
+                                                    "ensemble"
+                                                  : ": members cannot be nested"));
+    }
     const auto& list = json.at("members");
     if (!list.is_array() || list.empty()) {
       throw ConfigError(r.where("members") + ": expected a non-empty array of teachers");
@@ -251,7 +256,8 @@ SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, u
   ObjectReader s(json, "specialists");
   auto& k = c.clustering;
   const bool has_clusters = s.has("clusters");
-  k.clusters(read_bounded(s, "clusters", k.clusters(), 1, kClasses));
+  // One cluster would hold every class, leaving its specialist no dustbin.
+  k.clusters(read_bounded(s, "clusters", k.clusters(), 2, kClasses));
   k.restarts(read_bounded(s, "restarts", k.restarts(), 1, 10000));
   k.min_subset_size(read_bounded(s, "min_subset_size", k.min_subset_size(), 1, kClasses - 1));
   k.max_iterations(read_bounded(s, "kmeans_iterations", k.max_iterations(), 1, 1000000));
@@ -266,6 +272,9 @@ SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, u
     try {
       if (given.is_string()) {
         c.subsets_file = given.get<std::string>();
+        if (c.subsets_file.empty()) {
+          throw std::invalid_argument("give an array of class subsets or a non-empty path");
+        }
         c.subsets = specialists::load_class_subsets(c.subsets_file, kClasses);
       } else {
         c.subsets = specialists::class_subsets_from_json(given, kClasses, "subsets");
@@ -280,10 +289,14 @@ SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, u
     throw ConfigError("specialists.cluster_on: must be \"heldout\" or \"train\", got \"" +
                       c.cluster_on + "\"");
   }
-  if (c.cluster_on == "heldout" && data.heldout == 0) {
-    throw ConfigError("specialists.cluster_on: \"heldout\" needs data.heldout > 0 (e.g. 5000)");
+  if (c.subsets.empty() && c.cluster_on == "heldout" && data.heldout < 2) {
+    throw ConfigError("specialists.cluster_on: \"heldout\" needs data.heldout >= 2 (e.g. 5000)");
   }
   c.training = read_training(s, "training", c.training);
+  if (c.training.batch_size() < 2) {
+    throw ConfigError("specialists.training.batch_size: must be >= 2 (half of each batch is from "
+                      "the specialist's classes), got " + std::to_string(c.training.batch_size()));
+  }
   if (c.training.jitter_pixels() != 0) {
     throw ConfigError("specialists.training.jitter_pixels: must be 0 for specialists (their soft "
                       "targets are the generalist's logits on unjittered images)");

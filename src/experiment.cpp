@@ -234,7 +234,8 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
     results["student_distilled_corrected"] = to_json(*result.student_distilled_corrected);
   }
   write_file_atomic(out.path("results.json"), results.dump(2) + "\n");
-  out.commit();
+  out.commit({"teacher_member_", "teacher.pt", "student_scratch.pt",
+              "student_distilled_corrected.pt"});
   return result;
 }
 

@@ -29,9 +29,20 @@ std::string RunOutputs::final_path(const std::string& file) const {
   return (fs::path(out_dir_) / file).string();
 }
 
-void RunOutputs::commit() const {
+void RunOutputs::commit(const std::vector<std::string>& stale_prefixes) const {
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(staging_)) files.push_back(entry.path());
+  for (const auto& entry : fs::directory_iterator(out_dir_)) {
+    const auto name = entry.path().filename().string();
+    const bool ours = std::any_of(files.begin(), files.end(),
+                                  [&](const fs::path& f) { return f.filename() == name; });
+    const bool stale = std::any_of(stale_prefixes.begin(), stale_prefixes.end(),
+                                   [&](const std::string& p) { return name.rfind(p, 0) == 0; });
+    if (stale && !ours && entry.is_regular_file()) {
+      std::error_code ec;
+      fs::remove(entry.path(), ec);
+    }
+  }
   std::stable_partition(files.begin(), files.end(),
                         [](const fs::path& p) { return p.filename() != "results.json"; });
   for (const auto& file : files) {
@@ -82,10 +93,15 @@ BuiltTeacher build_teacher(const TeacherConfig& t, const ExperimentData& d,
   } else if (!t.checkpoint.empty()) {
     auto saved = load_model(t.checkpoint);
     if (saved.num_classes != classes || shape_text(saved.input) != shape_text(input)) {
-      throw ConfigError(t.checkpoint + ": the teacher takes " + shape_text(saved.input) +
+      throw ConfigError(t.checkpoint + ": the " + phase + " takes " + shape_text(saved.input) +
                         " images and has " + std::to_string(saved.num_classes) +
                         " classes, but the data has " + shape_text(input) + " images and " +
                         std::to_string(classes) + " classes");
+    }
+    if (saved.metadata.is_object() && saved.metadata.value("kind", "") == "specialist") {
+      throw ConfigError(t.checkpoint + ": this is a specialist (classes " +
+                        saved.metadata.at("classes").dump() + " + dustbin), not a whole model; "
+                        "give the generalist's or another full model's file");
     }
     net = saved.model;
     spec = saved.spec;

@@ -31,7 +31,9 @@ class RunOutputs {
   // Where `file` ends up after commit().
   std::string final_path(const std::string& file) const;
   // Moves every staged file into out_dir (results.json last) and removes the staging dir.
-  void commit() const;
+  // Files in out_dir whose names start with one of `stale_prefixes` and that this run did not
+  // write (e.g. specialist_3.pt of an earlier run with more subsets) are removed first.
+  void commit(const std::vector<std::string>& stale_prefixes = {}) const;
 
  private:
   std::string out_dir_;

@@ -367,7 +367,7 @@ TEST_F(CliTest, SpecialistsClusterTrainAndCombineThenReuseGeneralistAndSubsets) 
   ASSERT_EQ(specialists.size(), 2u);
   for (const auto& s : specialists) {
     const double f = s.at("subset_share").get<double>();
-    EXPECT_NEAR(s.at("dustbin_bias").get<double>(), std::log((1 - f) / f), 1e-12);
+    EXPECT_NEAR(s.at("dustbin_correction").get<double>(), std::log((1 - f) / f), 1e-12);
   }
   for (const char* file : {"subsets.json", "generalist.pt", "specialist_0.pt", "specialist_1.pt",
                            "config.json", "metrics.jsonl"}) {
@@ -380,8 +380,13 @@ TEST_F(CliTest, SpecialistsClusterTrainAndCombineThenReuseGeneralistAndSubsets) 
   write(config, specialists_config(data_dir, again_dir,
                                    {{"checkpoint", out_dir + "/generalist.pt"}},
                                    out_dir + "/subsets.json"));
+  // A specialist file of an earlier run with more subsets must not survive this one.
+  fs::create_directories(again_dir);
+  write(again_dir + "/specialist_7.pt", "stale");
   const auto r2 = run_command(cli("specialists " + config), dir);
   ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  EXPECT_FALSE(fs::exists(again_dir + "/specialist_7.pt"));
+  EXPECT_TRUE(fs::exists(again_dir + "/specialist_1.pt"));
   const auto again = nlohmann::json::parse(slurp(again_dir + "/results.json"));
   EXPECT_EQ(again.at("subsets_source"), "given");
   EXPECT_EQ(again.at("subsets"), results.at("subsets"));

@@ -227,9 +227,9 @@ TEST(Config, SpecialistsErrorsNameTheKey) {
             0u);
   EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"},
                         "specialists": {"cluster_on": "heldout"}})"),
-            "exp.json: specialists.cluster_on: \"heldout\" needs data.heldout > 0 (e.g. 5000)");
+            "exp.json: specialists.cluster_on: \"heldout\" needs data.heldout >= 2 (e.g. 5000)");
   EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"}, "specialists": {"clusters": 11}})"),
-            "exp.json: specialists.clusters: must be in [1, 10], got 11");
+            "exp.json: specialists.clusters: must be in [2, 10], got 11");
   EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"}, "specialists": {"method": "lbfgs"}})"),
             "exp.json: specialists.method: must be \"multiplicative\" or \"gradient\", got "
             "\"lbfgs\"");
@@ -237,6 +237,18 @@ TEST(Config, SpecialistsErrorsNameTheKey) {
                         "specialists": {"training": {"jitter_pixels": 2}}})"),
             "exp.json: specialists.training.jitter_pixels: must be 0 for specialists (their soft "
             "targets are the generalist's logits on unjittered images)");
+  EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"},
+                        "specialists": {"training": {"batch_size": 1}}})"),
+            "exp.json: specialists.training.batch_size: must be >= 2 (half of each batch is from "
+            "the specialist's classes), got 1");
+  EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"}, "specialists": {"clusters": 1}})"),
+            "exp.json: specialists.clusters: must be in [2, 10], got 1");
+  EXPECT_EQ(error_of(R"({"generalist": {"members": [{"checkpoint": "g.pt"}]}, "specialists": {}})"),
+            "exp.json: generalist.members: the generalist must be one model, not an ensemble");
+  EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"},
+                        "specialists": {"subsets": {"subsets": [[0, 1]], "bogus": 1}}})"),
+            "exp.json: specialists.subsets: unknown key \"bogus\" (known: num_classes, subsets, "
+            "subset_names)");
   EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"}})"),
             "exp.json: generalist: given without a \"specialists\" section; a generalist is only "
             "used by `distillery specialists`");

@@ -200,7 +200,9 @@ TEST(TrainSpecialist, AppliesTheBiasCorrectionForTheSubsetShareAndRefusesJitter)
   const auto loss = distillery::KDLossOptions().temperature(2).alpha(0.5);
   auto run = ds::train_specialist(generalist, kSpec, {1, 4}, train, logits, train, options, loss);
   EXPECT_NEAR(run.specialist.subset_share, 1.0 / 3.0, 1e-12);
-  EXPECT_NEAR(run.specialist.dustbin_bias, std::log(2.0), 1e-12);  // log((1 - f) / f)
+  EXPECT_NEAR(run.specialist.dustbin_correction, std::log(2.0), 1e-12);  // log((1 - f) / f)
+  // Lowered by the correction for training, raised by it after: back to 0 in all.
+  EXPECT_NEAR(run.specialist.dustbin_bias, 0.0, 1e-12);
   EXPECT_EQ(run.history.history.size(), 2u);
   EXPECT_TRUE(std::isfinite(run.history.history.back().train_loss));
   EXPECT_EQ(c10_error_of([&] {

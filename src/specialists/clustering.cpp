@@ -5,6 +5,7 @@
 #include <opencv2/core.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
 #include <stdexcept>
 
@@ -123,6 +124,14 @@ void validate_class_subsets(const ClassSubsets& subsets, int64_t num_classes) {
 
 ClassSubsets class_subsets_from_json(const nlohmann::json& json, int64_t num_classes,
                                      const std::string& where) {
+  if (json.is_object()) {
+    for (const auto& item : json.items()) {
+      if (item.key() != "subsets" && item.key() != "num_classes" && item.key() != "subset_names") {
+        throw std::invalid_argument(where + ": unknown key \"" + item.key() +
+                                    "\" (known: num_classes, subsets, subset_names)");
+      }
+    }
+  }
   const auto& list = json.is_object() && json.contains("subsets") ? json.at("subsets") : json;
   const std::string shape = ": expected an array of arrays of class indices, e.g. [[0, 2, 4, 6], "
                             "[5, 7, 9]]";
@@ -139,6 +148,10 @@ ClassSubsets class_subsets_from_json(const nlohmann::json& json, int64_t num_cla
     subsets.emplace_back();
     for (const auto& c : subset) {
       if (!c.is_number_integer()) throw std::invalid_argument(where + shape);
+      if (c.is_number_unsigned() && c.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+        throw std::invalid_argument(where + ": class " + c.dump() + " is outside [0, " +
+                                    std::to_string(num_classes) + ")");
+      }
       subsets.back().push_back(c.get<int64_t>());
     }
   }

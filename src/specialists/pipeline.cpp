@@ -33,7 +33,7 @@ torch::Tensor log_probabilities(torch::nn::Sequential& model, const torch::Tenso
 nlohmann::json to_json(const SpecialistReport& r) {
   return {{"classes", r.classes},
           {"subset_share", r.subset_share},
-          {"dustbin_bias", r.dustbin_bias},
+          {"dustbin_correction", r.dustbin_correction},
           {"test_errors", r.test_errors},
           {"generalist_test_errors", r.generalist_test_errors},
           {"train_seconds", r.train_seconds}};
@@ -71,6 +71,11 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
                       "fashion_mnist_specialists.json)");
   }
   const auto& sc = *c.specialists;
+  if (!c.data.omit_classes.empty() || c.data.unlabeled) {
+    throw ConfigError(std::string(c.data.unlabeled ? "data.unlabeled" : "data.omit_classes") +
+                      ": not used by `distillery specialists` (specialists train on every labeled "
+                      "training image); remove it or run `distillery run`");
+  }
   const auto d = load_experiment_data(c.data);
   if (!d.train.labeled()) {
     throw std::runtime_error(c.data.dir + ": the training images have no labels file; "
@@ -146,11 +151,11 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
     // The generalist on the same task: its test predictions reduced to S + dustbin.
     const auto general_errors =
         evaluate_logits(reduce_logits(test_logits, s.classes, 1.0), mapped.labels).errors;
-    result.specialists.push_back({s.classes, s.subset_share, s.dustbin_bias, eval.errors,
+    result.specialists.push_back({s.classes, s.subset_share, s.dustbin_correction, eval.errors,
                                   general_errors, run.history.train_seconds});
-    spdlog::info("{}: classes {}, f = {:.4f}, dustbin bias {:+.4f}, test errors on S + dustbin: "
+    spdlog::info("{}: classes {}, f = {:.4f}, dustbin correction {:+.4f}, test errors on S + dustbin: "
                  "{} (generalist {})",
-                 phase, nlohmann::json(s.classes).dump(), s.subset_share, s.dustbin_bias,
+                 phase, nlohmann::json(s.classes).dump(), s.subset_share, s.dustbin_correction,
                  eval.errors, general_errors);
     trained.push_back(std::move(s));
   }
@@ -213,7 +218,7 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
         {"mean_iterations", result.mean_iterations},
         {"not_converged", result.not_converged}}}};
   write_file_atomic(out.path("results.json"), results.dump(2) + "\n");
-  out.commit();
+  out.commit({"specialist_"});
   return result;
 }
 

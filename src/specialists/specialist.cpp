@@ -160,7 +160,8 @@ void save_specialist(const std::string& path, Specialist& specialist) {
   const nlohmann::json metadata = {{"kind", "specialist"},
                                    {"classes", specialist.classes},
                                    {"subset_share", specialist.subset_share},
-                                   {"dustbin_bias", specialist.dustbin_bias}};
+                                   {"dustbin_bias", specialist.dustbin_bias},
+                                   {"dustbin_correction", specialist.dustbin_correction}};
   save_model(path, specialist.network, specialist.spec, specialist.input, specialist.num_classes,
              metadata);
 }
@@ -173,17 +174,19 @@ Specialist load_specialist(const std::string& path) {
                              "classes); write specialists with save_specialist");
   }
   std::vector<int64_t> classes;
-  double share = 0, bias = 0;
+  double share = 0, bias = 0, correction = 0;
   try {
     classes = m.at("classes").get<std::vector<int64_t>>();
     share = m.at("subset_share").get<double>();
     bias = m.at("dustbin_bias").get<double>();
+    correction = m.at("dustbin_correction").get<double>();
     dustbin_label_map(classes, saved.num_classes);
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": damaged specialist record: " + e.what());
   }
   auto s = assemble(saved.model, saved.spec, saved.input, saved.num_classes, classes);
   s.subset_share = share;
+  s.dustbin_correction = correction;
   shift_dustbin_bias(s, bias);
   s.model->eval();
   return s;

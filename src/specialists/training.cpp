@@ -36,6 +36,11 @@ TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nloh
 
   data::HalfSubsetSampler sampler(train_set.labels, subset, options.batch_size(), options.seed());
   s.subset_share = sampler.subset_share();
+  const double correction = dustbin_bias_correction(s.subset_share);
+  // Start at the batches' prior: the generalist's reduced prediction with the dustbin lowered
+  // by log(a / b). Learning that shift through the weights would take thousands of small
+  // steps; without it the correction afterwards over-corrects.
+  shift_dustbin_bias(s, -correction);
   const torch::Device device(options.device());
   const auto labels = to_specialist_labels(train_set.labels, subset, classes).to(device);
   // Soft targets: the generalist's distribution at T reduced to S + dustbin, computed once,
@@ -60,7 +65,8 @@ TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nloh
   }
   out.history = train_with_objective(s.model, train_set, sampler, test, options, phase, objective,
                                      callbacks);
-  shift_dustbin_bias(s, dustbin_bias_correction(s.subset_share));
+  shift_dustbin_bias(s, correction);
+  s.dustbin_correction = correction;
   return out;
 }
 

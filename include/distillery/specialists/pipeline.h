@@ -28,8 +28,8 @@ struct SpecialistReport {
   std::vector<int64_t> classes;
   /// Share f of S in the training data.
   double subset_share = 0.0;
-  /// log(a / b) added to its dustbin logit.
-  double dustbin_bias = 0.0;
+  /// log(a / b) added to its dustbin logit after training.
+  double dustbin_correction = 0.0;
   /// Test errors of the specialist alone on S + dustbin labels, after the bias correction.
   int64_t test_errors = 0;
   /// Test errors of the generalist on the same task (its predictions reduced to S + dustbin).

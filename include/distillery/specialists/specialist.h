@@ -92,8 +92,11 @@ struct Specialist {
   std::vector<int64_t> classes;
   /// Share f of S in the training data.
   double subset_share = 0.0;
-  /// The dustbin bias added so far (`dustbin_bias_correction(subset_share)` once trained).
+  /// The dustbin bias (the reduction's `dustbin_bias`): 0 for a new specialist;
+  /// `train_specialist` lowers it by log(a / b) for training and adds log(a / b) back after.
   double dustbin_bias = 0.0;
+  /// The correction log(a / b) added to the dustbin logit after training (0 before).
+  double dustbin_correction = 0.0;
 };
 
 /// A new specialist for `subset`, initialised from `generalist` (Hinton et al. 2015, §5): a

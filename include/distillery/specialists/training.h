@@ -48,8 +48,9 @@ struct TrainedSpecialist {
 /// specialist's logits and the generalist's logits reduced to S + dustbin (`reduce_logits`,
 /// then shifted to the batches' prior unless `prior` is kNatural), with the hard labels
 /// mapped by `to_specialist_labels`. An epoch passes once over the
-/// examples of S. Afterwards `dustbin_bias_correction(f)` is added to the dustbin logit, f
-/// being the share of S in `train_set`. Evaluation after each epoch is on `test_set` with its
+/// examples of S. The specialist starts at the batches' prior (its dustbin logit lowered by
+/// `dustbin_bias_correction(f)`, f being the share of S in `train_set`), and afterwards the
+/// correction is added back (Hinton et al. 2015, §5), so it predicts at the data's prior. Evaluation after each epoch is on `test_set` with its
 /// labels mapped to S + dustbin.
 /// @param generalist_logits `[N, C]` float logits of the generalist on `train_set`, in order
 ///   (e.g. from `compute_logits`).
