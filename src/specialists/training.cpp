@@ -61,7 +61,8 @@ TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nloh
     s.model->eval();
     const auto start = evaluate([&](const torch::Tensor& x) { return s.model->forward(x); }, test,
                                 options.eval_batch_size(), device);
-    spdlog::info("{}: before training, {} test errors on S + dustbin", phase, start.errors);
+    spdlog::info("{}: before training (at the batches' prior), {} test errors on S + dustbin",
+                 phase, start.errors);
   }
   out.history = train_with_objective(s.model, train_set, sampler, test, options, phase, objective,
                                      callbacks);
