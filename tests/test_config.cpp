@@ -187,7 +187,7 @@ TEST(Config, SpecialistsSectionHasDefaultsAndRoundTrips) {
   EXPECT_EQ(s.clustering.restarts(), 10);
   EXPECT_EQ(s.cluster_on, "heldout");  // the default when data.heldout > 0
   EXPECT_EQ(s.training.epochs(), 2);
-  EXPECT_DOUBLE_EQ(s.training.learning_rate(), 1e-4);  // fine-tuning default
+  EXPECT_DOUBLE_EQ(s.training.learning_rate(), 5e-4);  // fine-tuning default
   EXPECT_DOUBLE_EQ(s.loss.temperature(), 2.0);
   EXPECT_EQ(s.inference.top_n(), 2);
   EXPECT_EQ(s.inference.method(), distillery::specialists::CombineMethod::kGradient);
