@@ -317,7 +317,7 @@ SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, u
   i.tolerance(s.get("tolerance", i.tolerance()));
   if (!(i.tolerance() > 0 && i.tolerance() < 1)) {
     throw ConfigError("specialists.tolerance: must be in (0, 1), got " +
-                      std::to_string(i.tolerance()));
+                      nlohmann::json(i.tolerance()).dump());
   }
   const auto method = s.get<std::string>("method", "multiplicative");
   if (method != "multiplicative" && method != "gradient") {

@@ -16,6 +16,10 @@ namespace fs = std::filesystem;
 RunOutputs::RunOutputs(std::string out_dir)
     : out_dir_(std::move(out_dir)), staging_((fs::path(out_dir_) / ".incomplete").string()) {
   std::error_code ec;
+  if (fs::exists(out_dir_, ec) && !fs::is_directory(out_dir_, ec)) {
+    throw std::runtime_error("out_dir " + out_dir_ + " exists and is not a directory; give a "
+                             "directory (it is created if missing)");
+  }
   fs::remove_all(staging_, ec);
   fs::create_directories(staging_, ec);
   if (ec) throw std::runtime_error("cannot create directory " + staging_ + ": " + ec.message());
