@@ -363,6 +363,10 @@ TEST_F(CliTest, SpecialistsClusterTrainAndCombineThenReuseGeneralistAndSubsets) 
             results.at("generalist").at("parameters").get<int64_t>());
   EXPECT_EQ(results.at("combination").at("not_converged"), 0);
   EXPECT_EQ(results.at("combination").at("active_cases"), 100);  // the subsets cover every class
+  // Top-1 over disjoint subsets: exactly one specialist runs per image, so the real cost is
+  // the generalist's plus one specialist's (each the generalist's size).
+  EXPECT_DOUBLE_EQ(results.at("combination").at("mean_multiply_adds").get<double>(),
+                   2.0 * results.at("generalist").at("multiply_adds").get<double>());
   const auto& specialists = results.at("specialists");
   ASSERT_EQ(specialists.size(), 2u);
   for (const auto& s : specialists) {

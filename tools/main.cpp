@@ -106,9 +106,12 @@ int specialists(const std::string& config_path, const Overrides& overrides) {
               static_cast<long long>(r.generalist_errors_in_subsets),
               static_cast<long long>(r.combined_errors_in_subsets));
   std::printf("active on %lld test images, %lld predictions changed, %.1f iterations on average "
-              "(%lld not converged)\nresults: %s/results.json\n",
+              "(%lld not converged)\n",
               static_cast<long long>(r.active_cases), static_cast<long long>(r.changed_predictions),
-              r.mean_iterations, static_cast<long long>(r.not_converged), config.out_dir.c_str());
+              r.mean_iterations, static_cast<long long>(r.not_converged));
+  std::printf("multiply-adds per image with only the active specialists run: %.0f (the table "
+              "counts every specialist)\nresults: %s/results.json\n",
+              r.mean_multiply_adds, config.out_dir.c_str());
   return 0;
 }
 

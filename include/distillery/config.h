@@ -40,7 +40,8 @@
 ///                     "standardize": true,   // cluster the correlation matrix (see
 ///                                            //   ClusteringOptions); false: the covariance
 ///                     "subsets": [[0, 2, 4, 6], [5, 7, 9]],  // by hand (or a path to a
-///                                            //   subsets JSON file) instead of clustering
+///                                            //   subsets JSON file) instead of clustering:
+///                                            //   give "clusters" or "subsets", not both
 ///                     "cluster_on": "heldout" | "train",  // the generalist's predictions on
 ///                                            //   these images give the covariance; default
 ///                                            //   "heldout" when data.heldout > 0

@@ -185,6 +185,14 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
         combination.iterations.index({any_active}).to(torch::kFloat64).mean().item<double>();
   }
   result.not_converged = combination.converged.logical_not().sum().item<int64_t>();
+  // What one test image costs on average: the generalist plus the specialists active for it.
+  const auto active_share = combination.active.to(torch::kFloat64).mean(0);  // [M]
+  double active_cost = static_cast<double>(result.generalist.multiply_adds);
+  for (std::size_t m = 0; m < trained.size(); ++m) {
+    active_cost += active_share[static_cast<int64_t>(m)].item<double>() *
+                   static_cast<double>(count_multiply_adds(trained[m].model, input));
+  }
+  result.mean_multiply_adds = active_cost;
 
   nlohmann::json subset_names = nlohmann::json::array();
   for (const auto& s : result.subsets) {
@@ -216,7 +224,8 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
         {"active_cases", result.active_cases},
         {"changed_predictions", result.changed_predictions},
         {"mean_iterations", result.mean_iterations},
-        {"not_converged", result.not_converged}}}};
+        {"not_converged", result.not_converged},
+        {"mean_multiply_adds", result.mean_multiply_adds}}}};
   write_file_atomic(out.path("results.json"), results.dump(2) + "\n");
   out.commit({"specialist_"});
   return result;

@@ -63,6 +63,10 @@ struct SpecialistsResult {
   /// Mean iterations of the combination over the active cases, and how many did not converge.
   double mean_iterations = 0.0;
   int64_t not_converged = 0;
+  /// Multiply-adds per test image actually needed: the generalist's plus those of the
+  /// specialists active for it, averaged over the test set (`combined.multiply_adds` counts
+  /// every specialist).
+  double mean_multiply_adds = 0.0;
 };
 
 /// The combined prediction for `images` (`[N, ...]`): the generalist's and each specialist's
