@@ -90,7 +90,7 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
       seen += indices->size(0);
       const double elapsed = seconds_since(epoch_start);
       BatchProgress progress{phase, epoch, options.epochs(), batch, steps_per_epoch,
-                             seen / std::max(elapsed, 1e-9), 0.0};
+                             seen / std::max(elapsed, 1e-9), 0.0, loss.detach()};
       progress.eta_seconds = (total_steps - step) * elapsed / batch;
       for (const auto& cb : callbacks) cb->on_batch_end(progress);
     }

@@ -69,6 +69,9 @@ struct BatchProgress {
   int64_t batches = 0;  ///< batches per epoch
   double samples_per_second = 0.0;  ///< over the epoch so far
   double eta_seconds = 0.0;         ///< estimated time left for this phase
+  /// The step's training objective: a detached scalar on the training device (reading it,
+  /// e.g. with `.item<double>()`, waits for the step to finish).
+  torch::Tensor loss;
 };
 
 /// Results of one epoch, passed to `Callback::on_epoch_end`.
