@@ -64,13 +64,16 @@ def main():
     n = steps * batch
     images = read_idx(find(args.data, "train-images-idx3-ubyte"))[:n]
     labels = read_idx(find(args.data, "train-labels-idx1-ubyte"))[:n].long()
-    x = ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1)  # [N, 1, 28, 28]
+    dtype = torch.float64 if record.get("dtype") == "float64" else torch.float32
+    # Normalised in float32 as distillery's loader does, then cast.
+    x = ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1).to(dtype)  # [N, 1, 28, 28]
     order = load(os.path.join(args.dump, "order.pt"))
     teacher_logits = load(os.path.join(args.dump, "teacher.pt"))
 
     student = torch.nn.Sequential(
         torch.nn.Flatten(), torch.nn.Linear(784, 400), torch.nn.ReLU(),
         torch.nn.Linear(400, 400), torch.nn.ReLU(), torch.nn.Linear(400, 10))
+    student.to(dtype)
     student.load_state_dict(load(os.path.join(args.dump, "init.pt")))
     optimizer = torch.optim.Adam(student.parameters(), lr=base_lr)
     student.train()

@@ -10,7 +10,9 @@
 //   losses.json      the objective of every step, and the settings
 // The teacher is a seeded, untrained ConvNet: parity needs fixed logits, not good ones.
 //
-//   parity_dump <fashion-mnist dir> <out_dir> [steps=200] [seed=0]
+// With dtype "float64" the student, the images and the teacher logits are in double precision.
+//
+//   parity_dump <fashion-mnist dir> <out_dir> [steps=200] [seed=0] [float32|float64]
 
 #include <torch/torch.h>
 
@@ -61,6 +63,12 @@ int main(int argc, char** argv) try {
   const std::string out = argv[2];
   const int64_t steps = argc > 3 ? std::stoll(argv[3]) : 200;
   const uint64_t seed = argc > 4 ? std::stoull(argv[4]) : 0;
+  const std::string dtype_name = argc > 5 ? argv[5] : "float32";
+  if (dtype_name != "float32" && dtype_name != "float64") {
+    std::fprintf(stderr, "dtype must be float32 or float64, got %s\n", dtype_name.c_str());
+    return 2;
+  }
+  const auto dtype = dtype_name == "float64" ? torch::kFloat64 : torch::kFloat32;
   const int64_t batch = 128;
   std::filesystem::create_directories(out);
   auto train = distillery::data::load_mnist_format(argv[1], distillery::data::Split::kTrain)
@@ -73,11 +81,15 @@ int main(int argc, char** argv) try {
       {{"architecture", "convnet"}, {"channels", {8, 16}}, {"hidden", {64}}}, input, 10);
   teacher_net->eval();
   distillery::Teacher teacher(teacher_net);
-  const auto targets = distillery::compute_soft_targets(teacher, train, 1000, torch::kCPU);
+  auto targets = distillery::compute_soft_targets(teacher, train, 1000, torch::kCPU);
+  targets.member_logits = targets.member_logits.to(dtype);
+  train.images = train.images.to(dtype);
+  test.images = test.images.to(dtype);
 
   const nlohmann::json spec = {{"architecture", "mlp"}, {"hidden", {400, 400}}, {"dropout", 0.0}};
   torch::manual_seed(seed);
   auto student = distillery::build_model(spec, input, 10);
+  student->to(dtype);
   save_state(*student, out + "/init.pt");
   distillery::data::BatchSampler sampler(train.size(), batch, /*shuffle=*/true, seed);
   sampler.reset(0);  // the order the trainer's first epoch uses
@@ -95,7 +107,7 @@ int main(int argc, char** argv) try {
   const nlohmann::json record = {{"losses", recorder->losses}, {"steps", steps},
                                  {"batch_size", batch},        {"learning_rate", 1e-3},
                                  {"temperature", 2.0},         {"alpha", 0.5},
-                                 {"seed", seed}};
+                                 {"seed", seed},               {"dtype", dtype_name}};
   std::ofstream(out + "/losses.json") << record.dump(1) << "\n";
   std::printf("%zu steps, first loss %.6f, last loss %.6f -> %s\n", recorder->losses.size(),
               recorder->losses.front(), recorder->losses.back(), out.c_str());
