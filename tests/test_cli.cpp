@@ -188,6 +188,13 @@ TEST_F(CliTest, ExampleProgramDistilsOnTinyData) {
   EXPECT_NE(r.output.find("student: "), std::string::npos) << r.output;
 }
 
+TEST_F(CliTest, SpecialistsExampleCombinesOnTinyData) {
+  const auto r = run_command(std::string(DISTILLERY_SPECIALISTS_EXAMPLE) + " " + data_dir + " 2", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("subsets:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("generalist: "), std::string::npos) << r.output;
+}
+
 nlohmann::json results_of(const std::string& out_dir) {
   return nlohmann::json::parse(slurp(out_dir + "/results.json"));
 }
