@@ -6,6 +6,10 @@
 //
 // data_dir defaults to /usr/share/datasets/fashion-mnist, epochs (of the generalist; each
 // specialist gets half, at least 1) to 4, train_limit to 0 (all 60,000 training images).
+// These short defaults show the API, not the gain: on the full data they gave 1005 test errors
+// for the generalist and 1018 with its specialists. With a well-trained generalist and longer
+// specialist training (`distillery specialists configs/fashion_mnist_specialists.json`) the
+// combination makes fewer errors: 735 against 748.
 
 #include <torch/torch.h>
 
