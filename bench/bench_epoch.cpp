@@ -25,15 +25,6 @@
 #include "distillery/trainer.h"
 #include "results_file.h"
 
-namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-}  // namespace
-
 int main(int argc, char** argv) try {
   if (argc < 3) {
     std::fprintf(stderr, "usage: bench_epoch <config.json> <RESULTS.md> [repeats] [train_limit]\n");
@@ -73,7 +64,7 @@ int main(int argc, char** argv) try {
     online.push_back(
         distillery::distill(c, teacher, d.transfer, d.test, options, loss, "online").train_seconds);
   }
-  const double base = median(hard);
+  const double base = bench::median(hard);
   std::ostringstream md;
   md << "## One distillation epoch\n\n"
      << "Made by `bench/run.sh` (`build/bench_epoch " << argv[1] << " bench/RESULTS.md " << repeats
@@ -91,8 +82,8 @@ int main(int argc, char** argv) try {
     md << row;
   };
   add("student on hard labels", base);
-  add("distillation, stored soft targets", median(stored));
-  add("distillation, teacher online", median(online));
+  add("distillation, stored soft targets", bench::median(stored));
+  add("distillation, teacher online", bench::median(online));
   std::snprintf(row, sizeof row,
                 "\nThe one-off teacher pass that produces the stored soft targets took %.2f s "
                 "(%.2f epochs of the baseline).\n\nTarget (issue 3): stored soft targets cost at "

@@ -25,11 +25,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 template <typename F>
 double seconds_of(F&& f) {
   const auto start = Clock::now();
@@ -89,8 +84,8 @@ int main(int argc, char** argv) try {
         looped = torch::cat(rows);
       }));
     }
-    const double batched_rate = cases / median(batched_s);
-    const double loop_rate = loop_cases / median(loop_s);
+    const double batched_rate = cases / bench::median(batched_s);
+    const double loop_rate = loop_cases / bench::median(loop_s);
     const double difference =
         (batched.probabilities.narrow(0, 0, loop_cases) - looped).abs().max().item<double>();
     const auto active = batched.active.any(1);

@@ -1,13 +1,22 @@
-// bench/RESULTS.md holds one section per benchmark, between HTML comment markers, so that each
-// benchmark program rewrites its own section and leaves the others as they are.
+// What the benchmark programs share: the median of repeated timings, and bench/RESULTS.md,
+// which holds one section per benchmark between HTML comment markers, so that each benchmark
+// program rewrites its own section and leaves the others as they are.
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace bench {
+
+// The median of `values` (the upper one of the middle two for an even count); not empty.
+inline double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
 
 // Replaces the text between "<!-- <name>:begin -->" and "<!-- <name>:end -->" in the file at
 // `path` by `section` (appending both markers and the section when they are absent).

@@ -163,12 +163,14 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
   // 4. Generalist alone vs generalist + specialists on the test set.
   const auto combination =
       predict_with_specialists(generalist, trained, d.test.images, sc.inference, batch, device);
-  const auto combined_eval = evaluate_logits(combination.probabilities.clamp_min(1e-30).log().to(torch::kFloat32),
-                                             d.test.labels);
+  const auto combined_eval = evaluate_logits(
+      combination.probabilities.clamp_min(1e-30).log().to(torch::kFloat32), d.test.labels);
   int64_t parameters = result.generalist.parameters, multiply_adds = result.generalist.multiply_adds;
+  std::vector<int64_t> specialist_multiply_adds;
   for (auto& s : trained) {
     parameters += count_parameters(*s.model);
-    multiply_adds += count_multiply_adds(s.model, input);
+    specialist_multiply_adds.push_back(count_multiply_adds(s.model, input));
+    multiply_adds += specialist_multiply_adds.back();
   }
   double train_seconds = result.generalist.train_seconds;
   for (const auto& r : result.specialists) train_seconds += r.train_seconds;
@@ -190,7 +192,7 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
   double active_cost = static_cast<double>(result.generalist.multiply_adds);
   for (std::size_t m = 0; m < trained.size(); ++m) {
     active_cost += active_share[static_cast<int64_t>(m)].item<double>() *
-                   static_cast<double>(count_multiply_adds(trained[m].model, input));
+                   static_cast<double>(specialist_multiply_adds[m]);
   }
   result.mean_multiply_adds = active_cost;
 
