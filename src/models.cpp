@@ -89,6 +89,22 @@ torch::nn::Sequential make_mlp(const MLPOptions& options, InputShape input, int6
   return net;
 }
 
+torch::Tensor MaxPool2x2Impl::forward(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.size(2) >= 2 && x.size(3) >= 2,
+              "MaxPool2x2 needs [B, C, H, W] input with H, W >= 2, got shape ", x.sizes());
+  if (torch::GradMode::is_enabled() && x.requires_grad()) return torch::max_pool2d(x, 2);
+  using torch::indexing::Slice;
+  const int64_t h = x.size(2) / 2 * 2, w = x.size(3) / 2 * 2;
+  auto sub = [&](int64_t row, int64_t col) {
+    return x.index({Slice(), Slice(), Slice(row, h, 2), Slice(col, w, 2)});
+  };
+  return torch::maximum(torch::maximum(sub(0, 0), sub(0, 1)), torch::maximum(sub(1, 0), sub(1, 1)));
+}
+
+void MaxPool2x2Impl::pretty_print(std::ostream& stream) const {
+  stream << "distillery::MaxPool2x2()";
+}
+
 torch::nn::Sequential make_convnet(const ConvNetOptions& options, InputShape input,
                                    int64_t num_classes) {
   TORCH_CHECK(num_classes > 0, "num_classes must be positive, got ", num_classes);
@@ -107,7 +123,7 @@ torch::nn::Sequential make_convnet(const ConvNetOptions& options, InputShape inp
         torch::nn::Conv2dOptions(channels, out, k).padding(k / 2).bias(!options.batch_norm())));
     if (options.batch_norm()) net->push_back(torch::nn::BatchNorm2d(out));
     net->push_back(torch::nn::ReLU());
-    net->push_back(torch::nn::MaxPool2d(2));
+    net->push_back(MaxPool2x2());
     channels = out;
     height /= 2;
     width /= 2;

@@ -10,6 +10,7 @@
 
 #include "distillery/fingerprint.h"
 #include "distillery/io.h"
+#include "distillery/runtime.h"
 
 namespace distillery {
 namespace {
@@ -58,6 +59,7 @@ SoftTargets compute_soft_targets(Teacher& teacher, const data::Dataset& transfer
   TORCH_CHECK(transfer_set.size() > 0, "the transfer set is empty");
   TORCH_CHECK(batch_size > 0, "batch_size must be > 0, got ", batch_size);
   teacher->to(device);
+  retain_freed_memory();
   std::vector<torch::Tensor> parts;
   for (int64_t start = 0; start < transfer_set.size(); start += batch_size) {
     const auto count = std::min(batch_size, transfer_set.size() - start);

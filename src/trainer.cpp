@@ -7,6 +7,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "distillery/optim.h"
+#include "distillery/runtime.h"
+
 namespace distillery {
 namespace {
 
@@ -19,7 +22,8 @@ double seconds_since(Clock::time_point start) {
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model,
                                                         const TrainerOptions& options) {
   if (options.optimizer() == "adam") {
-    return std::make_unique<torch::optim::Adam>(
+    // ATen's fused kernel: one pass per parameter instead of a dozen element-wise kernels.
+    return std::make_unique<FusedAdam>(
         model.parameters(), torch::optim::AdamOptions(options.learning_rate())
                                 .weight_decay(options.weight_decay()));
   }
@@ -55,6 +59,7 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
                 const std::vector<std::shared_ptr<Callback>>& callbacks) {
   const torch::Device device(options.device());
   torch::AutoGradMode enable_grad(true);  // even when the caller holds a NoGradGuard
+  retain_freed_memory();                  // a step's tensors are reused, not re-faulted
   if (options.threads() > 0) torch::set_num_threads(static_cast<int>(options.threads()));
   torch::manual_seed(options.seed());
   model->to(device);
@@ -74,11 +79,15 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
     const auto epoch_start = Clock::now();
     auto loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
     int64_t batch = 0, seen = 0;
-    while (auto indices = sampler.next()) {
-      set_rate(*optimizer, scheduled_rate(options, step, total_steps, steps_per_epoch));
+    while (true) {
+      const auto data_start = Clock::now();
+      const auto indices = sampler.next();
+      if (!indices) break;
       const auto device_indices = indices->to(device);
       const auto inputs = data::random_translate(images.index_select(0, device_indices),
                                                  options.jitter_pixels(), jitter_generator);
+      result.data_seconds += seconds_since(data_start);
+      set_rate(*optimizer, scheduled_rate(options, step, total_steps, steps_per_epoch));
       const auto logits = model->forward(inputs);  // [B, C]
       const auto loss = batch_loss(logits, inputs, device_indices);
       optimizer->zero_grad();

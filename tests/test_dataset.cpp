@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <filesystem>
 
 #include "distillery/data/dataset.h"
@@ -86,3 +87,24 @@ TEST(BatchSampler, CoversEveryIndexOncePerEpochAndIsSeeded) {
 }
 
 }  // namespace
+
+TEST(Dataset, EmptyHugePagesIsAWritableTwoMiBAlignedTensorOfTheGivenShape) {
+  auto big = distillery::data::empty_huge_pages({1000, 1, 28, 28});
+  EXPECT_EQ(big.sizes(), (std::vector<int64_t>{1000, 1, 28, 28}));
+  EXPECT_EQ(big.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(big.is_contiguous());
+#if defined(__linux__)
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(big.data_ptr()) % (1 << 21), 0u);
+#endif
+  big.fill_(2.5);
+  EXPECT_EQ(big.sum().item<double>(), 2.5 * 784000);
+  const auto small = distillery::data::empty_huge_pages({3}, torch::kInt64);  // below 2 MiB
+  EXPECT_EQ(small.scalar_type(), torch::kInt64);
+  EXPECT_EQ(small.numel(), 3);
+  try {
+    distillery::data::empty_huge_pages({2, -1});
+    FAIL() << "negative size accepted";
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "empty_huge_pages: negative size in [2, -1]");
+  }
+}

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <limits>
+
 #include "distillery/json_fields.h"
 #include "distillery/models.h"
 #include "test_util.h"
@@ -103,3 +105,38 @@ TEST(Models, AbsurdWidthsAreRefusedBeforeAllocating) {
 }
 
 }  // namespace
+
+TEST(Models, MaxPool2x2WithoutGradIsBitIdenticalToMaxPool2d) {
+  torch::manual_seed(5);
+  distillery::MaxPool2x2 pool;
+  for (const auto& shape : {std::vector<int64_t>{3, 4, 28, 28}, std::vector<int64_t>{2, 3, 7, 9},
+                            std::vector<int64_t>{1, 1, 2, 3}}) {
+    auto x = torch::randn(shape);
+    x.view(-1)[1] = std::numeric_limits<float>::quiet_NaN();  // NaN propagates, as in max_pool2d
+    x.view(-1)[x.numel() - 1] = -std::numeric_limits<float>::infinity();
+    torch::NoGradGuard no_grad;
+    const auto fast = pool->forward(x), reference = torch::max_pool2d(x, 2);
+    ASSERT_EQ(fast.sizes(), reference.sizes());
+    EXPECT_TRUE(torch::equal(fast.isnan(), reference.isnan()));
+    EXPECT_TRUE(torch::equal(fast.nan_to_num(0), reference.nan_to_num(0)));
+    EXPECT_TRUE(std::isnan(fast[0][0][0][0].item<float>()));
+  }
+}
+
+TEST(Models, MaxPool2x2WithGradRoutesTheGradientLikeMaxPool2d) {
+  torch::manual_seed(6);
+  distillery::MaxPool2x2 pool;
+  const auto x = torch::randn({2, 3, 6, 5}).requires_grad_(true);
+  const auto weights = torch::randn({2, 3, 3, 2});
+  (pool->forward(x) * weights).sum().backward();
+  const auto ours = x.grad().clone();
+  x.mutable_grad().zero_();
+  (torch::max_pool2d(x, 2) * weights).sum().backward();
+  EXPECT_TRUE(torch::equal(ours, x.grad()));
+  try {
+    pool->forward(torch::zeros({1, 1, 1, 4}));
+    FAIL() << "1 x 4 input accepted";
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "MaxPool2x2 needs [B, C, H, W] input with H, W >= 2, got shape [1, 1, 1, 4]");
+  }
+}

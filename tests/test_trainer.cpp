@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
+
 #include "distillery/models.h"
+#include "distillery/runtime.h"
 #include "distillery/trainer.h"
 
 namespace dd = distillery::data;
@@ -41,6 +44,9 @@ TEST_F(TrainerTest, SupervisedTrainingReachesNinetyFivePercent) {
   EXPECT_LT(result.history.back().train_loss, result.history.front().train_loss);
   EXPECT_NEAR(result.history.back().learning_rate, 0.0, 1e-12);  // cosine ends at 0
   EXPECT_FALSE(model->is_training());
+  // The time spent obtaining batches is part of the training time.
+  EXPECT_GT(result.data_seconds, 0.0);
+  EXPECT_LT(result.data_seconds, result.train_seconds);
 }
 
 TEST_F(TrainerTest, SameSeedGivesIdenticalWeights) {
@@ -112,3 +118,15 @@ TEST_F(TrainerTest, InvalidOptionsNameTheField) {
 }
 
 }  // namespace
+
+TEST(Runtime, RetainFreedMemoryAppliesOnceOnGlibcUnlessTheUserChoseSettings) {
+  const bool user_chose = std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr ||
+                          std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr ||
+                          std::getenv("GLIBC_TUNABLES") != nullptr;
+#if defined(__GLIBC__)
+  EXPECT_EQ(distillery::retain_freed_memory(), !user_chose);
+#else
+  EXPECT_FALSE(distillery::retain_freed_memory());
+#endif
+  EXPECT_EQ(distillery::retain_freed_memory(), distillery::retain_freed_memory());
+}

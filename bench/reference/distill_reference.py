@@ -16,7 +16,6 @@ apart by up to about 1e-3 absolute while the tensors agree to about 1e-5 relativ
 Exit code 0 when both agree, 1 otherwise (with the largest differences printed).
 """
 import argparse
-import gzip
 import json
 import math
 import os
@@ -26,24 +25,7 @@ import torch
 import torch.jit._pickle  # noqa: F401  (restore_type_tag, in files from torch::pickle_save)
 import torch.nn.functional as F
 
-MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST normalisation, as distillery's loader
-
-
-def read_idx(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    rank = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
-    return torch.frombuffer(bytearray(data[4 + 4 * rank:]), dtype=torch.uint8).view(*dims)
-
-
-def find(directory, stem):
-    for name in (stem, stem + ".gz"):
-        if os.path.exists(os.path.join(directory, name)):
-            return os.path.join(directory, name)
-    sys.exit(f"{directory}: no {stem}[.gz]")
-
+from fashion_mnist import training_set
 
 def load(path):
     with torch.serialization.safe_globals([torch.jit._pickle.restore_type_tag]):
@@ -62,11 +44,9 @@ def main():
     steps, batch = record["steps"], record["batch_size"]
     t, alpha, base_lr = record["temperature"], record["alpha"], record["learning_rate"]
     n = steps * batch
-    images = read_idx(find(args.data, "train-images-idx3-ubyte"))[:n]
-    labels = read_idx(find(args.data, "train-labels-idx1-ubyte"))[:n].long()
+    x, labels = training_set(args.data, n)  # normalised in float32 as distillery's loader
     dtype = torch.float64 if record.get("dtype") == "float64" else torch.float32
-    # Normalised in float32 as distillery's loader does, then cast.
-    x = ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1).to(dtype)  # [N, 1, 28, 28]
+    x = x.to(dtype)  # [N, 1, 28, 28]
     order = load(os.path.join(args.dump, "order.pt"))
     teacher_logits = load(os.path.join(args.dump, "teacher.pt"))
 

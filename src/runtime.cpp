@@ -1,0 +1,27 @@
+#include "distillery/runtime.h"
+
+#include <cstdlib>
+#include <mutex>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace distillery {
+
+bool retain_freed_memory() noexcept {
+  static std::once_flag once;
+  static bool applied = false;
+  std::call_once(once, [] {
+#if defined(__GLIBC__)
+    for (const char* chosen : {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"}) {
+      if (std::getenv(chosen) != nullptr) return;
+    }
+    constexpr int kMiB = 1 << 20;
+    applied = mallopt(M_MMAP_THRESHOLD, 32 * kMiB) == 1 && mallopt(M_TRIM_THRESHOLD, 128 * kMiB) == 1;
+#endif
+  });
+  return applied;
+}
+
+}  // namespace distillery
