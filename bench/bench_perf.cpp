@@ -90,8 +90,9 @@ int main(int argc, char** argv) try {
   }
   auto train = distillery::data::load_mnist_format(argv[3], distillery::data::Split::kTrain);
   if (limit > 0 && limit < train.size()) {
-    train.images = train.images.narrow(0, 0, limit).contiguous();
-    train.labels = train.labels.narrow(0, 0, limit).contiguous();
+    // Copies, so that the full set's memory is released as on the PyTorch side.
+    train.images = train.images.narrow(0, 0, limit).clone();
+    train.labels = train.labels.narrow(0, 0, limit).clone();
   }
   auto test = train;  // evaluation after each epoch is not timed; keep it short
   test.images = train.images.narrow(0, 0, 256);

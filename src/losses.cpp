@@ -34,6 +34,9 @@ void check_pair(const torch::Tensor& student_logits, const torch::Tensor& teache
   TORCH_CHECK(student_logits.sizes() == teacher.sizes(), "student_logits and ", teacher_name,
               " must have the same shape, got student ", student_logits.sizes(), " and teacher ",
               teacher.sizes());
+  TORCH_CHECK(student_logits.device() == teacher.device(), "student_logits and ", teacher_name,
+              " must be on the same device, got ", student_logits.device(), " and ",
+              teacher.device());
   TORCH_CHECK(student_logits.is_floating_point() && teacher.is_floating_point(),
               "logits must be floating point, got student ", student_logits.scalar_type(),
               " and teacher ", teacher.scalar_type());
@@ -95,7 +98,7 @@ void kd_row(const scalar_t* z, const scalar_t* v, int64_t y, int64_t C, double T
       const double log_q = static_cast<double>(z[j]) / T - lse_a;
       const double log_p = static_cast<double>(v[j]) / T - lse_b;
       const double p = std::exp(log_p);
-      kl += p * (log_p - log_q);
+      if (p > 0) kl += p * (log_p - log_q);  // a zero p (teacher logit -inf) adds 0, not NaN
       grad[j] = static_cast<scalar_t>(alpha * T * (std::exp(log_q) - p));
     }
     // KL >= 0; rounding can give -1e-17 when p == q (NaN passes through std::max unchanged).
@@ -120,16 +123,21 @@ void kd_row(const scalar_t* z, const scalar_t* v, int64_t y, int64_t C, double T
 //   d/dz [alpha T^2 KL(p||q) + (1 - alpha) CE(y, s)] = alpha T (q - p) + (1 - alpha) (s - onehot(y))
 // with q = softmax(z / T), s = softmax(z). One autograd node instead of a graph of small ops
 // keeps a distillation step close to the cost of a hard-label step. On the CPU the value and
-// the gradient come from one loop over the rows (kd_row), which for a small student saves
-// some twenty kernel launches per step; elsewhere from tensor ops. Inputs are float32/float64
-// (already upcast); the teacher gets no gradient. Targets are checked by the caller.
+// the gradient come from one loop over the rows (kd_row) for up to 64 classes, which for a
+// small student saves some twenty kernel launches per step; elsewhere from tensor ops. Inputs
+// are float32/float64 (already upcast); the teacher gets no gradient; the gradient is saved as
+// a constant, so there is no double backward. Targets are checked by the caller.
 class KDPerSample : public torch::autograd::Function<KDPerSample> {
  public:
+  static constexpr int64_t kRowLoopMaxClasses = 64;
+
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& z,
                                const torch::Tensor& v, const torch::Tensor& targets,
                                double temperature, double alpha) {
-    const auto grad = z.device().is_cpu() ? forward_cpu(z, v, targets, temperature, alpha)
-                                          : forward_tensors(z, v, targets, temperature, alpha);
+    // The row loop is scalar: above a few dozen classes the vectorised kernels win.
+    const bool row_loop = z.device().is_cpu() && z.size(1) <= kRowLoopMaxClasses;
+    const auto grad = row_loop ? forward_cpu(z, v, targets, temperature, alpha)
+                               : forward_tensors(z, v, targets, temperature, alpha);
     ctx->save_for_backward({grad[1]});
     return grad[0];
   }
@@ -180,8 +188,12 @@ class KDPerSample : public torch::autograd::Function<KDPerSample> {
       const auto log_q = torch::log_softmax(z / T, -1);  // [B, C]
       const auto log_p = torch::log_softmax(v / T, -1);  // [B, C]
       const auto p = log_p.exp();
-      // KL >= 0; rounding can give -1e-17 when p == q, hence the clamp (NaN passes through).
-      per_sample = (p * (log_p - log_q)).sum(-1).clamp_min_(0.0).mul_(alpha * T * T);
+      // A zero p adds 0, not 0 * -inf. KL >= 0; rounding can give -1e-17 when p == q, hence
+      // the clamp (NaN passes through).
+      per_sample = torch::where(p > 0, p * (log_p - log_q), torch::zeros_like(p))
+                       .sum(-1)
+                       .clamp_min_(0.0)
+                       .mul_(alpha * T * T);
       grad = (log_q.exp() - p).mul_(alpha * T);
     }
     if (alpha < 1.0) {
@@ -250,9 +262,13 @@ torch::Tensor kd_loss(const torch::Tensor& student_logits, const torch::Tensor& 
   const double alpha = options.alpha();
   check_pair(student_logits, teacher_logits, "teacher_logits");
   const int64_t batch = student_logits.size(0), classes = student_logits.size(1);
-  // On the CPU the fused loop bounds-checks the targets for free; the range check (two host
-  // syncs per step) then only runs to word the error. Elsewhere check up front.
-  const bool gather_checks = targets.device().is_cpu() && alpha < 1.0;
+  TORCH_CHECK(alpha == 1.0 || targets.device() == student_logits.device(),
+              "targets and student_logits must be on the same device, got ", targets.device(),
+              " and ", student_logits.device());
+  // On the CPU the row loop or the gather bounds-checks the targets for free; the range check
+  // (two host syncs per step) then only runs to word the error. Elsewhere check up front.
+  const bool gather_checks =
+      targets.device().is_cpu() && student_logits.device().is_cpu() && alpha < 1.0;
   if (gather_checks) {
     check_target_shape(targets, batch);
   } else {

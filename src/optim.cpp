@@ -27,25 +27,38 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
     loss = closure();
   }
   torch::NoGradGuard no_grad;
-  moments_.resize(param_groups().size());
-  for (std::size_t g = 0; g < param_groups().size(); ++g) {
-    auto& group = param_groups()[g];
+  for (auto& group : param_groups()) {
     const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
-    auto& moments = moments_[g];
-    moments.resize(group.params().size());
     std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps;
-    for (std::size_t i = 0; i < group.params().size(); ++i) {
-      const auto& p = group.params()[i];
+    for (const auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      auto& m = moments[i];
-      if (!m.step.defined()) {
+      // The fused kernel walks raw memory: parameter, gradient and moments must share one
+      // dense layout, or it would update the wrong elements (or past the end).
+      TORCH_CHECK(p.is_non_overlapping_and_dense(),
+                  "FusedAdam: parameters must be dense tensors, got one of shape ", p.sizes(),
+                  " and strides ", p.strides());
+      auto grad = p.grad();
+      TORCH_CHECK(grad.sizes() == p.sizes() && grad.scalar_type() == p.scalar_type() &&
+                      grad.device() == p.device(),
+                  "FusedAdam: a gradient of shape ", grad.sizes(), " (", grad.scalar_type(),
+                  ") for a parameter of shape ", p.sizes(), " (", p.scalar_type(), ")");
+      if (grad.strides() != p.strides()) grad = torch::empty_like(p).copy_(p.grad());
+      auto& m = moments_[p.unsafeGetTensorImpl()];
+      if (!m.step.defined() || m.exp_avg.sizes() != p.sizes() ||
+          m.exp_avg.strides() != p.strides() || m.exp_avg.scalar_type() != p.scalar_type()) {
+        TORCH_CHECK(!m.step.defined(), "FusedAdam: a parameter changed its shape, layout or "
+                    "dtype after its first step (now ", p.sizes(), ", ", p.scalar_type(),
+                    "); create a new optimiser");
         m.exp_avg = torch::zeros_like(p, torch::MemoryFormat::Preserve);
         m.exp_avg_sq = torch::zeros_like(p, torch::MemoryFormat::Preserve);
         if (o.amsgrad()) m.max_exp_avg_sq = torch::zeros_like(p, torch::MemoryFormat::Preserve);
         m.step = torch::zeros({}, p.options().dtype(torch::kFloat32));
       }
+      if (o.amsgrad() && !m.max_exp_avg_sq.defined()) {
+        m.max_exp_avg_sq = torch::zeros_like(p, torch::MemoryFormat::Preserve);
+      }
       params.push_back(p);
-      grads.push_back(p.grad());
+      grads.push_back(grad);
       exp_avgs.push_back(m.exp_avg);
       exp_avg_sqs.push_back(m.exp_avg_sq);
       if (o.amsgrad()) max_exp_avg_sqs.push_back(m.max_exp_avg_sq);

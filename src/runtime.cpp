@@ -18,7 +18,9 @@ bool retain_freed_memory() noexcept {
       if (std::getenv(chosen) != nullptr) return;
     }
     constexpr int kMiB = 1 << 20;
-    applied = mallopt(M_MMAP_THRESHOLD, 32 * kMiB) == 1 && mallopt(M_TRIM_THRESHOLD, 128 * kMiB) == 1;
+    const bool mmap_set = mallopt(M_MMAP_THRESHOLD, 32 * kMiB) == 1;
+    const bool trim_set = mallopt(M_TRIM_THRESHOLD, 128 * kMiB) == 1;
+    applied = mmap_set && trim_set;
 #endif
   });
   return applied;

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <limits>
+
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -334,3 +336,38 @@ TEST_F(KDLossTest, ModulesPrintAndForward) {
 }
 
 }  // namespace
+
+TEST(KDLossRows, ATeacherLogitOfMinusInfinityContributesNothing) {
+  // p = 0 for the class with logit -inf: its KL term is 0 (not 0 * -inf = NaN), so the loss
+  // equals the loss over the other classes' KL terms plus the (unchanged) hard term.
+  const auto z = torch::tensor({{0.3, -1.2, 2.0}}, torch::kFloat64);
+  const auto v = torch::tensor({{1.0, -std::numeric_limits<double>::infinity(), 0.5}}, torch::kFloat64);
+  const auto y = torch::tensor({2}, torch::kInt64);
+  const double T = 2.0, alpha = 0.5;
+  const auto log_q = torch::log_softmax(z / T, 1), log_p = torch::log_softmax(v / T, 1);
+  const auto p = log_p.exp();
+  const double kl = (p[0][0] * (log_p[0][0] - log_q[0][0]) +
+                     p[0][2] * (log_p[0][2] - log_q[0][2])).item<double>();
+  const double hard = -torch::log_softmax(z, 1)[0][2].item<double>();
+  const double loss =
+      F::kd_loss(z, v, y, KDLossOptions().temperature(T).alpha(alpha)).item<double>();
+  EXPECT_NEAR(loss, alpha * T * T * kl + (1 - alpha) * hard, 1e-14);
+}
+
+TEST(KDLossRows, ManyClassesTakeTheTensorPathWithTheSameResult) {
+  // Above 64 classes the loss comes from tensor ops instead of the row loop: same value and
+  // gradient as the formula.
+  torch::manual_seed(11);
+  for (const int64_t C : {64, 65, 300}) {
+    const auto z = torch::randn({5, C}, torch::kFloat64).requires_grad_(true);
+    const auto v = torch::randn({5, C}, torch::kFloat64);
+    const auto y = torch::randint(0, C, {5}, torch::kInt64);
+    const double T = 3.0, alpha = 0.7;
+    F::kd_loss(z, v, y, KDLossOptions().temperature(T).alpha(alpha)).backward();
+    const auto q = torch::softmax(z.detach() / T, 1), p = torch::softmax(v / T, 1);
+    const auto s = torch::softmax(z.detach(), 1);
+    const auto expected =
+        (alpha * T * (q - p) + (1 - alpha) * (s - torch::one_hot(y, C).to(torch::kFloat64))) / 5;
+    EXPECT_TRUE(torch::allclose(z.grad(), expected, 1e-12, 1e-14)) << "C = " << C;
+  }
+}

@@ -106,7 +106,7 @@ TEST(Models, AbsurdWidthsAreRefusedBeforeAllocating) {
 
 }  // namespace
 
-TEST(Models, MaxPool2x2WithoutGradIsBitIdenticalToMaxPool2d) {
+TEST(Models, MaxPool2x2WithoutGradGivesTheValuesOfMaxPool2d) {
   torch::manual_seed(5);
   distillery::MaxPool2x2 pool;
   for (const auto& shape : {std::vector<int64_t>{3, 4, 28, 28}, std::vector<int64_t>{2, 3, 7, 9},

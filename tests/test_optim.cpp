@@ -80,6 +80,44 @@ TEST(FusedAdam, SkipsParametersWithoutAGradient) {
   EXPECT_TRUE(torch::equal(unused.detach(), torch::ones({2})));
 }
 
+TEST(FusedAdam, AGradientInAnotherLayoutUpdatesTheRightElements) {
+  // A column-major gradient for a row-major parameter: the fused kernel walks raw memory, so
+  // the gradient must be brought into the parameter's layout first.
+  auto w = torch::zeros({2, 3}, torch::kFloat64).requires_grad_(true);
+  distillery::FusedAdam adam({w}, torch::optim::AdamOptions(0.1));
+  const auto g = torch::tensor({{1.0, 2.0, 3.0}, {-1.0, -2.0, -3.0}}, torch::kFloat64);
+  w.mutable_grad() = g.t().contiguous().t();  // same values, strides {1, 2}
+  adam.step();
+  EXPECT_TRUE(torch::allclose(w.detach(), -0.1 * g.sign(), 1e-6, 1e-12)) << w;  // |g| / (|g| + eps)
+}
+
+TEST(FusedAdam, RefusesAGradientOfAnotherShapeAndAParameterThatChangedShape) {
+  auto w = torch::zeros({4}).requires_grad_(true);
+  distillery::FusedAdam adam({w}, torch::optim::AdamOptions(0.1));
+  w.mutable_grad() = torch::ones({2});
+  try {
+    adam.step();
+    FAIL() << "a [2] gradient for a [4] parameter accepted";
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "FusedAdam: a gradient of shape [2] (Float) for a parameter of shape [4] "
+                       "(Float)");
+  }
+  w.mutable_grad() = torch::ones({4});
+  adam.step();
+  {
+    torch::NoGradGuard no_grad;
+    w.set_data(torch::zeros({6}));
+  }
+  w.mutable_grad() = torch::ones({6});
+  try {
+    adam.step();
+    FAIL() << "a parameter that changed shape kept its old moments";
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "FusedAdam: a parameter changed its shape, layout or dtype after its "
+                       "first step (now [6], Float); create a new optimiser");
+  }
+}
+
 TEST(FusedAdam, RefusesBadOptionsAndStateSerialisation) {
   auto w = torch::ones({2}).requires_grad_(true);
   try {

@@ -3,9 +3,9 @@
 
 The counterpart of bench/bench_perf.cpp, with the same arguments and the same JSON output;
 bench/perf.sh runs both. The loop is written the way a careful PyTorch user writes it: the
-whole data set is one normalised float32 tensor in memory, batches are gathered by indexing
-it with a shuffled permutation (no DataLoader, no per-example collation), the teacher runs
-under torch.inference_mode() in eval mode, the losses are kept as tensors (no per-step host
+whole data set is one normalised float32 tensor in memory, batches are gathered with
+index_select along a shuffled permutation (no DataLoader, no per-example collation), the
+teacher runs under torch.inference_mode() in eval mode, the losses are kept as tensors (no per-step host
 syncs), zero_grad sets gradients to None, and Adam runs its fastest CPU implementation
 (`--adam fused` by default; `foreach` and `single` are PyTorch's other two). The learning
 rate follows the same per-step cosine schedule as distillery's trainer, and each timed pass
@@ -77,8 +77,8 @@ def train_epoch(row, student, teacher, x, y, stored, batch, adam, epoch):
             group["lr"] = 0.5e-3 * (1 + math.cos(math.pi * step / steps))
         data_start = time.perf_counter()
         idx = order[step * batch:(step + 1) * batch]
-        inputs, labels = x[idx], y[idx]
-        targets = stored[idx] if row == "stored" else None
+        inputs, labels = x.index_select(0, idx), y.index_select(0, idx)
+        targets = stored.index_select(0, idx) if row == "stored" else None
         data_seconds += time.perf_counter() - data_start
         z = student(inputs)
         if row == "hard":

@@ -52,8 +52,8 @@ struct ConvNetOptions {
 /// 2x2 max-pooling with stride 2 (floor mode: a trailing odd row or column is dropped), as
 /// `torch::nn::MaxPool2d(2)`, on `[B, C, H, W]` inputs giving `[B, C, H / 2, W / 2]`.
 /// Without autograd (a teacher's pass, evaluation) it takes the element-wise maximum of the
-/// four strided sub-grids, which gives bit-identical outputs (NaN propagates as in
-/// max_pool2d) and runs several times faster on the CPU than ATen's NCHW max_pool2d kernel,
+/// four strided sub-grids, which gives the same values (NaN propagates as in max_pool2d; only
+/// the sign of a zero maximum may differ, -0 against +0) and runs several times faster on the CPU than ATen's NCHW max_pool2d kernel,
 /// which also computes the argmax indices (see bench/RESULTS.md). When the input requires a
 /// gradient it calls torch::max_pool2d, so training is unchanged.
 /// Throws c10::Error if the input is not 4-D or smaller than 2 x 2.

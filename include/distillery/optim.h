@@ -7,6 +7,7 @@
 #include <torch/optim/adam.h>
 #include <torch/optim/optimizer.h>
 
+#include <unordered_map>
 #include <vector>
 
 namespace distillery {
@@ -16,9 +17,13 @@ namespace distillery {
 /// weight_decay, amsgrad); the learning rate can be changed between steps through
 /// `param_groups()[g].options().set_lr(...)`.
 ///
-/// Parameters are float32, float64, float16 or bfloat16 tensors on the CPU or a CUDA device;
-/// within a group all parameters share one device and dtype (else c10::Error at the first
-/// step). Parameters whose gradient is undefined are skipped, as torch::optim::Adam does.
+/// Parameters are dense float32, float64, float16 or bfloat16 tensors on the CPU or a CUDA
+/// device. Parameters whose gradient is undefined are skipped, as torch::optim::Adam does; a
+/// gradient laid out with other strides than its parameter is copied into the parameter's
+/// layout first. The moments are kept per parameter (by identity, not position).
+/// step() throws c10::Error for a non-dense parameter, a gradient whose shape, dtype or device
+/// differs from its parameter's, or a parameter that changed shape, layout or dtype after its
+/// first step.
 /// The per-parameter step count is a float32 scalar tensor (as in PyTorch's fused Adam), exact
 /// up to 2^24 steps. The results agree with torch::optim::Adam to rounding (the fused kernel
 /// evaluates the same update in another order); `tests/test_optim.cpp` checks this.
@@ -42,8 +47,8 @@ class FusedAdam : public torch::optim::Optimizer {
   struct Moments {
     torch::Tensor exp_avg, exp_avg_sq, max_exp_avg_sq, step;
   };
-  // moments_[g][i] belongs to param_groups()[g].params()[i].
-  std::vector<std::vector<Moments>> moments_;
+  // Keyed by the parameter's TensorImpl (as torch::optim::Adam keys its state).
+  std::unordered_map<const c10::TensorImpl*, Moments> moments_;
 };
 
 }  // namespace distillery

@@ -13,7 +13,8 @@ namespace distillery {
 /// batch of 128: 12.8 MiB) are mapped and unmapped, or trimmed, at every step, and every page
 /// is faulted in and zeroed again the next step: distilling the demo's student with the teacher
 /// online ran 1.9 times slower (bench/RESULTS.md). The cost is that the process's resident
-/// memory no longer shrinks after a peak (at most 128 MiB above what is in use).
+/// memory shrinks less after a peak: up to 128 MiB free at the top of each malloc arena (one
+/// per thread that allocates, at most a few) stays mapped.
 ///
 /// Called once by the trainer (train_supervised, distill, train_with_objective) and by
 /// compute_soft_targets; calling it again does nothing. It leaves malloc alone when the user has
