@@ -398,6 +398,7 @@ ExperimentConfig parse_config(const std::string& text, const std::string& source
       }
       c.student.model = read_model_spec(s);
       c.student.training = read_training(s, "training");
+      c.student.scratch = s.get("scratch", c.student.scratch);
       s.finish();
       c.distillation = read_distillation(r);
     }
@@ -451,7 +452,8 @@ nlohmann::json to_json(const ExperimentConfig& c) {
   if (c.has_distillation) {
     out["teacher"] = teacher_to_json(c.teacher);
     out["student"] = {{"model", c.student.model},
-                      {"training", training_to_json(c.student.training)}};
+                      {"training", training_to_json(c.student.training)},
+                      {"scratch", c.student.scratch}};
     out["distillation"] = {{"temperature", c.distillation.loss.temperature()},
                            {"alpha", c.distillation.loss.alpha()},
                            {"soft_targets", c.distillation.soft_targets}};

@@ -170,7 +170,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
   save_teacher(built, out, input, classes);
 
   // 2. Student from scratch on the hard labels of the transfer set (when it has labels).
-  if (d.transfer.labeled()) {
+  if (d.transfer.labeled() && c.student.scratch) {
     auto scratch = fresh_student(c, input, classes);
     spdlog::info("student: {} ({} parameters)", c.student.model.dump(), count_parameters(*scratch));
     const auto scratch_run = train_supervised(scratch, d.transfer, d.test, c.student.training,
@@ -178,7 +178,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
     result.student_scratch =
         report_for(scratch, d.test, c.student.training, scratch_run.train_seconds);
     save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, classes);
-  } else {
+  } else if (c.student.scratch) {
     spdlog::info("student: the transfer set has no labels: no scratch student, soft term only");
   }
 

@@ -108,6 +108,41 @@ TEST_F(CliTest, RunWritesResultsConfigMetricsAndModels) {
   EXPECT_EQ(eval.at("parameters"), results.at("teacher").at("parameters"));
 }
 
+TEST_F(CliTest, RunWithoutScratchAndEvaluateOnTrainingImages) {
+  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  c["student"]["scratch"] = false;
+  write(config, c.dump());
+  const auto r = run_command(cli("run " + config), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto results = nlohmann::json::parse(slurp(out_dir + "/results.json"));
+  EXPECT_TRUE(results.at("student_scratch").is_null()) << results.dump();
+  EXPECT_FALSE(fs::exists(out_dir + "/student_scratch.pt"));
+  EXPECT_FALSE(distillery::load_config(out_dir + "/config.json").student.scratch);
+  std::istringstream lines(slurp(out_dir + "/metrics.jsonl"));
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) ++count;
+  EXPECT_EQ(count, 6 + 3);  // teacher and distilled student only
+
+  const auto model = out_dir + "/student_distilled.pt";
+  auto evaluate = [&](const std::string& args) {
+    const auto e = run_command(cli("evaluate " + model + " --json --data " + data_dir + args), dir);
+    EXPECT_EQ(e.exit_code, 0) << e.output;
+    return nlohmann::json::parse(e.output.substr(e.output.find('{')));
+  };
+  const auto all = evaluate(" --split train");
+  const auto head = evaluate(" --split train --limit 50");
+  EXPECT_EQ(all.at("split"), "train");
+  EXPECT_EQ(all.at("train_examples"), 300);
+  EXPECT_EQ(head.at("train_examples"), 50);
+  EXPECT_LE(head.at("train_errors").get<int64_t>(), all.at("train_errors").get<int64_t>());
+  EXPECT_NEAR(all.at("train_accuracy").get<double>(),
+              1.0 - all.at("train_errors").get<int64_t>() / 300.0, 1e-12);
+  const auto bad = run_command(cli("evaluate " + model + " --split validation"), dir);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("validation not in {test,train}"), std::string::npos) << bad.output;
+}
+
 TEST_F(CliTest, TrainTrainsOneModel) {
   // --quiet after the subcommand works too.
   const auto r = run_command(cli("train " + config + " --model student --quiet --out-dir " + out_dir), dir);

@@ -115,13 +115,17 @@ int specialists(const std::string& config_path, const Overrides& overrides) {
   return 0;
 }
 
+// `split` is "test" or "train"; `limit` > 0 keeps the split's first `limit` images (the images
+// a run with data.train_limit = `limit` trained on).
 int evaluate(const std::string& model_path, const std::string& data_dir,
-             const std::string& dataset, bool as_json) {
+             const std::string& dataset, const std::string& split, int64_t limit, bool as_json) {
   auto saved = distillery::load_model(model_path);
   const auto norm = dataset == "mnist" ? distillery::data::kMnistNormalization
                                        : distillery::data::kFashionMnistNormalization;
-  const auto test = distillery::data::load_mnist_format(data_dir, distillery::data::Split::kTest,
-                                                        norm);
+  const auto which = split == "train" ? distillery::data::Split::kTrain
+                                      : distillery::data::Split::kTest;
+  auto test = distillery::data::load_mnist_format(data_dir, which, norm);
+  if (limit > 0) test = test.head(limit);
   const distillery::InputShape data_shape{test.images.size(1), test.images.size(2),
                                           test.images.size(3)};
   if (data_shape.channels != saved.input.channels || data_shape.height != saved.input.height ||
@@ -141,18 +145,19 @@ int evaluate(const std::string& model_path, const std::string& data_dir,
       [&](const torch::Tensor& x) { return saved.model->forward(x); }, test);
   const nlohmann::json out = {
       {"model", model_path},
-      {"test_errors", result.errors},
-      {"test_examples", result.examples},
-      {"test_accuracy", result.accuracy},
-      {"test_nll", result.nll},
+      {"split", split},
+      {split + "_errors", result.errors},
+      {split + "_examples", result.examples},
+      {split + "_accuracy", result.accuracy},
+      {split + "_nll", result.nll},
       {"parameters", distillery::count_parameters(*saved.model)},
       {"multiply_adds", distillery::count_multiply_adds(saved.model, saved.input)}};
   if (as_json) {
     std::cout << out.dump(2) << std::endl;
   } else {
-    std::printf("%s: %lld / %lld test errors, accuracy %.2f%%, NLL %.4f\n", model_path.c_str(),
+    std::printf("%s: %lld / %lld %s errors, accuracy %.2f%%, NLL %.4f\n", model_path.c_str(),
                 static_cast<long long>(result.errors), static_cast<long long>(result.examples),
-                100.0 * result.accuracy, result.nll);
+                split.c_str(), 100.0 * result.accuracy, result.nll);
   }
   return 0;
 }
@@ -209,14 +214,21 @@ int main(int argc, char** argv) {
   add_overrides(spec_cmd);
 
   std::string model_path, data_dir = "/usr/share/datasets/fashion-mnist",
-                          dataset = "fashion-mnist";
+                          dataset = "fashion-mnist", split = "test";
+  int64_t limit = 0;
   bool as_json = false;
-  auto* eval_cmd = app.add_subcommand("evaluate", "Count test errors of a saved model");
+  auto* eval_cmd = app.add_subcommand("evaluate", "Count test (or training) errors of a saved model");
   eval_cmd->add_option("model", model_path, "Model file written by distillery (.pt)")->required();
   eval_cmd->add_option("--data", data_dir, "Directory of the IDX files")->capture_default_str();
   eval_cmd->add_option("--dataset", dataset, "Normalisation: fashion-mnist or mnist")
       ->capture_default_str()
       ->check(CLI::IsMember({"fashion-mnist", "mnist"}));
+  eval_cmd->add_option("--split", split, "Which images: test or train")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"test", "train"}));
+  eval_cmd->add_option("--limit", limit, "Only the split's first N images (0 = all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   eval_cmd->add_flag("--json", as_json, "Print the result as JSON");
 
   try {
@@ -234,7 +246,7 @@ int main(int argc, char** argv) {
     if (*train_cmd) return train(config_path, which, overrides);
     if (*soft_cmd) return soft_targets(config_path, output, overrides);
     if (*spec_cmd) return specialists(config_path, overrides);
-    if (*eval_cmd) return evaluate(model_path, data_dir, dataset, as_json);
+    if (*eval_cmd) return evaluate(model_path, data_dir, dataset, split, limit, as_json);
   } catch (const distillery::ConfigError& e) {
     spdlog::error("{}", e.what());
     return kExitUsage;

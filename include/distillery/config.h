@@ -21,7 +21,8 @@
 ///                "omit_classes": []},        // classes left out of the transfer set (§3)
 ///       "teacher": <teacher>,                // required
 ///       "student": {"model": {"architecture": ..., ...},      // required
-///                   "training": {<training>}},                // scratch and distilled alike
+///                   "training": {<training>},                 // scratch and distilled alike
+///                   "scratch": true},            // false: no hard-label baseline student
 ///       "distillation": {"temperature": 4.0, "alpha": 0.9,
 ///                        "soft_targets": "auto"}  // "auto": stored in out_dir and reused
 ///                                                 // when teacher and data match; "online":
@@ -128,6 +129,9 @@ struct StudentConfig {
   nlohmann::json model;
   /// Optimiser and loop settings; `seed`, `threads` and `device` come from the top level.
   TrainerOptions training;
+  /// Whether `distillery run` also trains the student from scratch on hard labels (the
+  /// baseline); false skips it, e.g. in a temperature sweep that shares one baseline.
+  bool scratch = true;
 };
 
 /// Distillation settings (Hinton et al. 2015, §2).

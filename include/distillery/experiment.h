@@ -54,7 +54,8 @@ struct ExperimentData {
 /// Results of `run_experiment`.
 struct ExperimentResult {
   ModelReport teacher;
-  /// Absent when the transfer set has no labels (nothing to train a scratch student on).
+  /// Absent when the transfer set has no labels (nothing to train a scratch student on) or
+  /// the config's `student.scratch` is false.
   std::optional<ModelReport> student_scratch;
   ModelReport student_distilled;
   /// How the soft targets were obtained: "stored" (read from a file), "computed" (computed
