@@ -9,13 +9,18 @@ experiments: big-small (§3), omitted-class (§3), ensemble (§4), regularizer (
 specialists (§5), sweep (temperature and alpha), all; `report` only rewrites the table and plots
 from the JSON already there. Fashion-MNIST by default; `--mnist DIR` runs on the standard MNIST
 IDX files in DIR. The default size is "reduced" (each experiment under 45 minutes on a 2-core
-machine); `--full` trains as long as settings.py says for "full". Standard library only.
+machine); `--full` trains as long as settings.py says for "full". `--build DIR` names the build
+directory holding the `distillery` program (default build/), `--out DIR` where results/, plots/
+and RESULTS.md go (default bench/paper), `--work DIR` where the runs' configs and models go
+(default runs/paper). Standard library only.
 """
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -42,7 +47,7 @@ class Harness:
                                "`cmake --build build --target distillery_cli` (bench/paper/run.sh "
                                "does) or pass --build DIR")
         self.dataset = "mnist" if args.mnist else "fashion-mnist"
-        self.data_dir = args.mnist or args.data
+        self.data_dir = os.path.abspath(args.mnist or args.data)
         for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
             if not any(os.path.exists(os.path.join(self.data_dir, name + ext))
                        for ext in ("", ".gz")):
@@ -113,9 +118,10 @@ def student(spec, scratch=True):
 
 
 def gap_share(baseline, improved, target):
-    """The share of the baseline-to-target improvement that `improved` keeps, in %."""
+    """The share of the baseline-to-target improvement that `improved` keeps, in %; None when
+    the target is no better than the baseline (there is no gap to recover)."""
     gap = baseline - target
-    return 100.0 * (baseline - improved) / gap if gap else float("nan")
+    return 100.0 * (baseline - improved) / gap if gap > 0 else None
 
 
 def big_small(h, seed):
@@ -256,12 +262,15 @@ EXPERIMENTS = {"big-small": big_small, "omitted-class": omitted_class, "ensemble
 
 
 def summarize(per_seed):
-    """Mean and sample standard deviation over seeds of every number of the per-seed records."""
+    """Mean and sample standard deviation over seeds of every number of the per-seed records,
+    and how many seeds gave one (None values, e.g. a share without a gap, are left out; mean
+    and std are None when no seed gave a value, std when only one did)."""
     out = {}
     for key in per_seed[0]:
-        values = [r[key] for r in per_seed]
-        out[key] = {"mean": statistics.mean(values),
-                    "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+        values = [r[key] for r in per_seed if r[key] is not None and math.isfinite(r[key])]
+        out[key] = {"mean": statistics.mean(values) if values else None,
+                    "std": statistics.stdev(values) if len(values) > 1 else None,
+                    "n": len(values)}
     return out
 
 
@@ -313,10 +322,12 @@ def main(argv):
                       help="a few hundred images and one epoch: checks the harness only")
     parser.set_defaults(size="reduced")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
-    parser.add_argument("--data", default=os.environ.get("DISTILLERY_FASHION_MNIST",
-                                                         "/usr/share/datasets/fashion-mnist"),
-                        help="Fashion-MNIST IDX directory")
-    parser.add_argument("--mnist", help="run on MNIST: the directory of its IDX files")
+    data = parser.add_mutually_exclusive_group()
+    data.add_argument("--data", default=os.environ.get("DISTILLERY_FASHION_MNIST",
+                                                       "/usr/share/datasets/fashion-mnist"),
+                      help="Fashion-MNIST IDX directory (default $DISTILLERY_FASHION_MNIST or "
+                           "/usr/share/datasets/fashion-mnist)")
+    data.add_argument("--mnist", help="run on MNIST: the directory of its IDX files")
     parser.add_argument("--build", default=os.path.join(ROOT, "build"),
                         help="build directory holding the distillery program")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "paper"),
@@ -330,7 +341,7 @@ def main(argv):
         if args.experiment != "report":
             h = Harness(args)
             names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
-            command = "python3 bench/paper/paper.py " + " ".join(argv)
+            command = shlex.join(["python3", "bench/paper/paper.py"] + argv)
             for name in names:
                 run_experiment(h, name, list(range(args.seeds)), args.out, command)
         report.write(args.out)
