@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report  # noqa: E402
 from settings import settings  # noqa: E402
 
+PAPER_JITTER = 2  # §3: "the input images were jittered by up to two pixels"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -54,7 +55,8 @@ class Harness:
                 raise HarnessError(f"{self.data_dir}: no {name}[.gz]; give the directory of the "
                                    "IDX files with --data (Fashion-MNIST) or --mnist (MNIST)")
         self.size = args.size
-        self.s = settings(args.size)
+        self.teacher_jitter = args.teacher_jitter
+        self.s = settings(args.size, args.teacher_jitter)
         self.work = os.path.abspath(args.work)
         self.log = None
 
@@ -289,27 +291,42 @@ def machine():
     return {"cpu": cpu, "cores": os.cpu_count(), "commit": commit}
 
 
+JITTERED = ("big-small", "omitted-class")  # the experiments with the §3 jittered teacher
+
+
+def result_name(h, name):
+    """The results file's stem: the experiment, with the variant when it is not the paper's."""
+    if name in JITTERED and h.teacher_jitter != PAPER_JITTER:
+        return f"{name}-jitter{h.teacher_jitter}"
+    return name
+
+
 def run_experiment(h, name, seeds, out, command):
-    print(f"{name}: {len(seeds)} seeds, {h.size} setting, {h.dataset} ({h.data_dir})", flush=True)
+    stem = result_name(h, name)
+    print(f"{stem}: {len(seeds)} seeds, {h.size} setting, {h.dataset} ({h.data_dir})", flush=True)
+    work = h.work
+    h.work = os.path.join(work, stem)
     started = time.time()
     per_seed = []
     for seed in seeds:
         print(f"  seed {seed}", flush=True)
         record = EXPERIMENTS[name](h, seed)
         per_seed.append(record)
-    result = {"experiment": name, "size": h.size, "dataset": h.dataset, "data_dir": h.data_dir,
+    h.work = work
+    result = {"experiment": name, "variant": stem, "size": h.size, "dataset": h.dataset,
+              "data_dir": h.data_dir,
               "command": command, "date": datetime.date.today().isoformat(),
               "machine": machine(), "seconds": round(time.time() - started, 1),
               "seeds": seeds, "settings": h.s[name.replace("-", "_")],
               "data_limits": {"train": h.s["train_limit"], "test": h.s["test_limit"]},
               "per_seed": per_seed, "summary": summarize(per_seed)}
     os.makedirs(os.path.join(out, "results"), exist_ok=True)
-    path = os.path.join(out, "results", f"{name}.json")
+    path = os.path.join(out, "results", f"{stem}.json")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(result, f, indent=2)
     os.replace(tmp, path)  # a half-written results file never replaces a good one
-    print(f"{name}: {result['seconds']:.0f} s, results in {path}", flush=True)
+    print(f"{stem}: {result['seconds']:.0f} s, results in {path}", flush=True)
 
 
 def main(argv):
@@ -322,6 +339,9 @@ def main(argv):
                       help="a few hundred images and one epoch: checks the harness only")
     parser.set_defaults(size="reduced")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    parser.add_argument("--teacher-jitter", type=int, default=PAPER_JITTER,
+                        help="pixels of jitter for the §3 teachers (default 2, the paper's); "
+                             "another value writes results/<experiment>-jitter<N>.json")
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--data", default=os.environ.get("DISTILLERY_FASHION_MNIST",
                                                        "/usr/share/datasets/fashion-mnist"),
@@ -337,6 +357,8 @@ def main(argv):
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if not 0 <= args.teacher_jitter < 14:
+        parser.error("--teacher-jitter must be in [0, 14) pixels")
     try:
         if args.experiment != "report":
             h = Harness(args)

@@ -74,7 +74,7 @@ def _settings_line(r):
     return "; ".join(parts)
 
 
-def _header(r):
+def _header(r, stem):
     m = r["machine"]
     limits = r["data_limits"]
     data = r["dataset"] + ("" if not limits["train"] else
@@ -82,7 +82,7 @@ def _header(r):
     return (f"Setting **{r['size']}** on {data}, seeds {r['seeds']}, {r['seconds'] / 60:.1f} min on "
             f"{m['cpu']} ({m['cores']} cores), commit {m['commit']}, {r['date']}.  \n"
             f"Command: `{r['command']}`.  \nModels and training: {_settings_line(r)}. "
-            f"Full settings: [`results/{r['experiment']}.json`](results/{r['experiment']}.json).")
+            f"Full settings: [`results/{stem}.json`](results/{stem}.json).")
 
 
 def table(header, rows):
@@ -306,6 +306,42 @@ def plot(r, path):
 
 # --- RESULTS.md --------------------------------------------------------------------------------
 
+def _stems(out, name):
+    """The results files of an experiment: `name` (the paper's setting) first, then variants
+    such as `name`-jitter0."""
+    directory = os.path.join(out, "results")
+    files = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+    stems = [f[:-5] for f in files if f.endswith(".json") and f.startswith(name + "-")]
+    return ([name] if f"{name}.json" in files else []) + stems
+
+
+def _variant_title(name, stem):
+    if stem == name:
+        return "As in the paper"
+    if stem.startswith(name + "-jitter"):
+        return f"Variant: teacher inputs jittered by {stem[len(name) + 7:]} pixels, not 2"
+    return f"Variant {stem}"
+
+
+def _section(out, name, stem):
+    """The Markdown of one results file: header, table, verdict and plot."""
+    try:
+        with open(os.path.join(out, "results", f"{stem}.json")) as f:
+            r = json.load(f)
+        body, verdict = SECTIONS[name](r)
+        header = _header(r, stem)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return [f"(Could not read `results/{stem}.json`: {type(e).__name__} {e}; re-run "
+                f"`bench/paper/run.sh {name}`.)", ""]
+    lines = [header, "", body, "", verdict, ""]
+    why_not = plot(r, os.path.abspath(os.path.join(out, "plots", f"{stem}.png")))
+    if why_not is None:
+        lines += [f"![{TITLES[name]}](plots/{stem}.png)", ""]
+    else:
+        lines += [f"(No plot: {why_not}.)", ""]
+    return lines
+
+
 def write(out):
     """Rewrites <out>/RESULTS.md and the plots from <out>/results/*.json."""
     lines = ["# The paper's experiments, re-run with distillery", "",
@@ -318,27 +354,14 @@ def write(out):
              "only the direction and the rough size of each effect can be compared).", ""]
     os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     for name in ORDER:
-        path = os.path.join(out, "results", f"{name}.json")
         lines += [f"## {TITLES[name]}", ""]
-        if not os.path.exists(path):
+        stems = _stems(out, name)
+        if not stems:
             lines += [f"Not run yet: `bench/paper/run.sh {name}`.", ""]
-            continue
-        try:
-            with open(path) as f:
-                r = json.load(f)
-            body, verdict = SECTIONS[name](r)
-            header = _header(r)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            lines += [f"(Could not read `results/{name}.json`: {type(e).__name__} {e}; re-run "
-                      f"`bench/paper/run.sh {name}`.)", ""]
-            continue
-        lines += [header, "", body, "", verdict, ""]
-        png = os.path.join(out, "plots", f"{name}.png")
-        why_not = plot(r, os.path.abspath(png))
-        if why_not is None:
-            lines += [f"![{TITLES[name]}](plots/{name}.png)", ""]
-        else:
-            lines += [f"(No plot: {why_not}.)", ""]
+        for stem in stems:
+            if len(stems) > 1:
+                lines += [f"### {_variant_title(name, stem)}", ""]
+            lines += _section(out, name, stem)
         note = os.path.join(out, "notes", f"{name}.md")
         if os.path.exists(note):
             with open(note) as f:

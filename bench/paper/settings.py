@@ -45,8 +45,9 @@ _EPOCHS = {
 _LIMITS = {"reduced": (0, 0), "full": (0, 0), "smoke": (600, 200)}
 
 
-def settings(size):
-    """Everything an experiment needs for one size ("reduced", "full" or "smoke")."""
+def settings(size, teacher_jitter=2):
+    """Everything an experiment needs for one size ("reduced", "full" or "smoke"); the §3
+    teachers' inputs are jittered by up to `teacher_jitter` pixels (the paper: 2)."""
     e = _EPOCHS[size]
     smoke = size == "smoke"
     train_limit, test_limit = _LIMITS[size]
@@ -55,13 +56,13 @@ def settings(size):
         "train_limit": train_limit,
         "test_limit": test_limit,
         "big_small": {
-            "teacher": {"model": BIG_MLP, "training": training(e["big_teacher"], jitter=2)},
+            "teacher": {"model": BIG_MLP, "training": training(e["big_teacher"], jitter=teacher_jitter)},
             "student": {"model": SMALL_MLP, "training": training(e["small_student"])},
             "temperatures": [1, 20] if smoke else [1, 2, 5, 10, 20],
             "alpha": 0.9,
         },
         "omitted_class": {
-            "teacher": {"model": BIG_MLP, "training": training(e["big_teacher"], jitter=2)},
+            "teacher": {"model": BIG_MLP, "training": training(e["big_teacher"], jitter=teacher_jitter)},
             "student": {"model": SMALL_MLP, "training": training(e["small_student"])},
             "omitted": 3,
             "heldout": 100 if smoke else 5000,

@@ -103,6 +103,10 @@ class Report(unittest.TestCase):
             os.makedirs(os.path.join(out, "notes"))
             with open(os.path.join(out, "results", "big-small.json"), "w") as f:
                 json.dump(self.big_small(74), f)
+            variant = self.big_small(80)
+            variant["variant"] = "big-small-jitter0"
+            with open(os.path.join(out, "results", "big-small-jitter0.json"), "w") as f:
+                json.dump(variant, f)
             with open(os.path.join(out, "notes", "big-small.md"), "w") as f:
                 f.write("Tried T = 30 as well.\n")
             with contextlib.redirect_stdout(io.StringIO()):
@@ -113,6 +117,10 @@ class Report(unittest.TestCase):
             self.assertIn("Not run yet: `bench/paper/run.sh ensemble`.", text)
             self.assertIn("seeds [0, 1, 2]", text)
             self.assertIn("(Could not read `results/sweep.json`: KeyError", text)
+            self.assertLess(text.index("### As in the paper"),
+                            text.index("### Variant: teacher inputs jittered by 0 pixels, not 2"))
+            self.assertIn("[`results/big-small-jitter0.json`](results/big-small-jitter0.json)",
+                          text)
             if report.shutil.which("gnuplot"):
                 self.assertIn("![", text)
                 with open(os.path.join(out, "plots", "big-small.png"), "rb") as f:
