@@ -2,13 +2,15 @@
 # The paper's experiments (Hinton et al. 2015) on real data; see bench/paper/paper.py.
 #
 #   bench/paper/run.sh <big-small|omitted-class|ensemble|regularizer|specialists|sweep|all|report>
-#                      [--full | --smoke] [--seeds N] [--mnist DIR] [--data DIR]
+#                      [--full | --smoke] [--seeds N] [--mnist DIR | --data DIR]
+#                      [--teacher-jitter N]
 #
 # Sets the project up (scripts/setup.sh), builds the distillery program, runs the experiment and
 # rewrites bench/paper/RESULTS.md and bench/paper/plots/. DISTILLERY_BUILD_DIR=<dir> uses another
 # configured build directory than build/ (and skips the set-up).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+[[ ${1:-} == report ]] && exec python3 bench/paper/paper.py report  # no runs: no set-up
 build=${DISTILLERY_BUILD_DIR:-build}
 [[ -n ${DISTILLERY_BUILD_DIR:-} ]] || scripts/setup.sh
 cmake --build "$build" --target distillery_cli
