@@ -67,6 +67,8 @@ def _settings_line(r):
             model = value.get("model", {})
             shape = f"{model.get('architecture', '')} {model.get('hidden', '')}".strip()
             parts.append(f"{key}: {shape}, {t['epochs']} epochs")
+        elif isinstance(value, dict) and "architecture" in value:
+            parts.append(f"{key}: {value['architecture']} {value.get('hidden', '')}".strip())
         elif isinstance(value, dict) and "epochs" in value:
             parts.append(f"{key}: {value['epochs']} epochs")
         elif not isinstance(value, dict):
