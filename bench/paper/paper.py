@@ -3,7 +3,8 @@
 reports them: JSON under <out>/results/, a Markdown table in <out>/RESULTS.md and a gnuplot PNG
 per experiment under <out>/plots/ (<out> is bench/paper by default).
 
-    bench/paper/run.sh <experiment> [--full | --smoke] [--seeds N] [--mnist DIR] [--data DIR]
+    bench/paper/run.sh <experiment> [--full | --smoke] [--seeds N] [--mnist DIR | --data DIR]
+                       [--teacher-jitter N]
 
 experiments: big-small (§3), omitted-class (§3), ensemble (§4), regularizer (§6),
 specialists (§5), sweep (temperature and alpha), all; `report` only rewrites the table and plots
@@ -44,16 +45,19 @@ class Harness:
     def __init__(self, args):
         self.cli = os.path.join(args.build, "distillery")
         if not os.access(self.cli, os.X_OK):
-            raise HarnessError(f"{self.cli} is not an executable; build it with "
-                               "`cmake --build build --target distillery_cli` (bench/paper/run.sh "
-                               "does) or pass --build DIR")
+            raise HarnessError(f"{self.cli} is not an executable; run the experiment with "
+                               "bench/paper/run.sh (it sets the project up and builds the "
+                               "program in build/), or pass --build DIR naming a build directory "
+                               "that holds it")
         self.dataset = "mnist" if args.mnist else "fashion-mnist"
         self.data_dir = os.path.abspath(args.mnist or args.data)
         for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
             if not any(os.path.exists(os.path.join(self.data_dir, name + ext))
                        for ext in ("", ".gz")):
                 raise HarnessError(f"{self.data_dir}: no {name}[.gz]; give the directory of the "
-                                   "IDX files with --data (Fashion-MNIST) or --mnist (MNIST)")
+                                   "IDX files with --data (Fashion-MNIST) or --mnist (MNIST); "
+                                   "scripts/setup.sh installs Fashion-MNIST (Debian package "
+                                   "dataset-fashion-mnist), scripts/fetch_data.sh downloads it")
         self.size = args.size
         self.teacher_jitter = args.teacher_jitter
         self.s = settings(args.size, args.teacher_jitter)
@@ -283,11 +287,16 @@ def machine():
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    try:
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = ""
+    def git(*args):
+        try:
+            return subprocess.run(["git", "-C", ROOT] + list(args), capture_output=True,
+                                  text=True).stdout.strip()
+        except OSError:
+            return ""
+    commit = git("rev-parse", "--short", "HEAD")
+    if commit and git("status", "--porcelain", "--untracked-files=no", "--", "src", "include",
+                      "tools", "bench/paper/paper.py", "bench/paper/settings.py"):
+        commit += " with uncommitted changes"
     return {"cpu": cpu, "cores": os.cpu_count(), "commit": commit}
 
 
@@ -304,6 +313,7 @@ def result_name(h, name):
 def run_experiment(h, name, seeds, out, command):
     stem = result_name(h, name)
     print(f"{stem}: {len(seeds)} seeds, {h.size} setting, {h.dataset} ({h.data_dir})", flush=True)
+    code = machine()  # the code that runs: at the start, not at the end
     work = h.work
     h.work = os.path.join(work, stem)
     started = time.time()
@@ -316,7 +326,7 @@ def run_experiment(h, name, seeds, out, command):
     result = {"experiment": name, "variant": stem, "size": h.size, "dataset": h.dataset,
               "data_dir": h.data_dir,
               "command": command, "date": datetime.date.today().isoformat(),
-              "machine": machine(), "seconds": round(time.time() - started, 1),
+              "machine": code, "seconds": round(time.time() - started, 1),
               "seeds": seeds, "settings": h.s[name.replace("-", "_")],
               "data_limits": {"train": h.s["train_limit"], "test": h.s["test_limit"]},
               "per_seed": per_seed, "summary": summarize(per_seed)}
@@ -331,7 +341,11 @@ def run_experiment(h, name, seeds, out, command):
 
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiment", choices=list(EXPERIMENTS) + ["all", "report"])
+    parser.add_argument("experiment", choices=list(EXPERIMENTS) + ["all", "report"],
+                        help="which experiment to run; all: every one in turn; report: no "
+                             "training, only rewrite RESULTS.md and the plots from results/")
+    parser.add_argument("--check-args", action="store_true",
+                        help="only check the arguments (bench/paper/run.sh does, before set-up)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--full", dest="size", action="store_const", const="full",
                       help="the long setting of settings.py")
@@ -359,6 +373,8 @@ def main(argv):
         parser.error("--seeds must be at least 1")
     if not 0 <= args.teacher_jitter < 14:
         parser.error("--teacher-jitter must be in [0, 14) pixels")
+    if args.check_args:
+        return 0
     try:
         if args.experiment != "report":
             h = Harness(args)

@@ -120,8 +120,18 @@ def big_small(r):
         note, verdict
 
 
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def class_name(r, k):
+    """'3 (Dress)' on Fashion-MNIST, '3' on MNIST (whose class k is the digit k)."""
+    return f"{k} ({FASHION_MNIST_CLASSES[k]})" if r["dataset"] == "fashion-mnist" else str(k)
+
+
 def omitted_class(r):
-    s, k = r["summary"], r["settings"]["omitted"]
+    s, k0 = r["summary"], r["settings"]["omitted"]
+    k = class_name(r, k0)
     rows = [["teacher (saw every class)", pm(s["teacher_errors"]), pm(s["teacher_class_errors"]),
              ""],
             ["student distilled without class " + str(k), pm(s["distilled_errors"]),
@@ -223,7 +233,7 @@ def _bars(r):
     s = r["summary"]
     name = r["experiment"]
     if name == "omitted-class":
-        k = r["settings"]["omitted"]
+        k = class_name(r, r["settings"]["omitted"])
         return (["all classes", f"class {k}"], ["teacher", "distilled", "bias-corrected"],
                 [[s["teacher_errors"], s["distilled_errors"], s["corrected_errors"]],
                  [s["teacher_class_errors"], s["distilled_class_errors"],
@@ -353,7 +363,13 @@ def write(out):
              "re-run on real data with `bench/paper/run.sh <experiment>`. Every figure is the "
              "mean ± sample standard deviation over the seeds listed; the paper's own figures "
              "are given beside ours for comparison (it used MNIST, a speech corpus and JFT, so "
-             "only the direction and the rough size of each effect can be compared).", ""]
+             "only the direction and the rough size of each effect can be compared).", "",
+             "Verdicts: **Reproduced** when the paper's effect shows with our means apart by "
+             "more than the two standard deviations added together; **Inconclusive** when the "
+             "means differ in the paper's direction or the other by less than that; **Not "
+             "reproduced** when the effect goes the other way by more than that, or when its "
+             "premise fails (e.g. a teacher no better than the student leaves no gap to "
+             "recover). The verdict is about the direction only; the size is in the tables.", ""]
     os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     for name in ORDER:
         lines += [f"## {TITLES[name]}", ""]

@@ -10,7 +10,8 @@
 # configured build directory than build/ (and skips the set-up).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[[ ${1:-} == report ]] && exec python3 bench/paper/paper.py report  # no runs: no set-up
+python3 bench/paper/paper.py --check-args "$@"  # a usage error before minutes of set-up
+[[ ${1:-} == report ]] && exec python3 bench/paper/paper.py "$@"  # no runs: no set-up
 build=${DISTILLERY_BUILD_DIR:-build}
 [[ -n ${DISTILLERY_BUILD_DIR:-} ]] || scripts/setup.sh
 cmake --build "$build" --target distillery_cli
