@@ -4,7 +4,7 @@ reports them: JSON under <out>/results/, a Markdown table in <out>/RESULTS.md an
 per experiment under <out>/plots/ (<out> is bench/paper by default).
 
     bench/paper/run.sh <experiment> [--full | --smoke] [--seeds N] [--mnist DIR | --data DIR]
-                       [--teacher-jitter N]
+                       [--teacher-jitter N] [--temperature T] [--alpha A]
 
 experiments: big-small (§3), omitted-class (§3), ensemble (§4), regularizer (§6),
 specialists (§5), sweep (temperature and alpha), all; `report` only rewrites the table and plots
@@ -61,6 +61,8 @@ class Harness:
         self.size = args.size
         self.teacher_jitter = args.teacher_jitter
         self.s = settings(args.size, args.teacher_jitter)
+        self.overrides = {k: v for k, v in (("temperature", args.temperature),
+                                            ("alpha", args.alpha)) if v is not None}
         self.work = os.path.abspath(args.work)
         self.log = None
 
@@ -304,14 +306,32 @@ JITTERED = ("big-small", "omitted-class")  # the experiments with the §3 jitter
 
 
 def result_name(h, name):
-    """The results file's stem: the experiment, with the variant when it is not the paper's."""
+    """The results file's stem: the experiment, then what differs from settings.py, if
+    anything: -jitterN (the §3 teachers' jitter), -T<temperature>, -a<alpha>."""
+    stem = name
     if name in JITTERED and h.teacher_jitter != PAPER_JITTER:
-        return f"{name}-jitter{h.teacher_jitter}"
-    return name
+        stem += f"-jitter{h.teacher_jitter}"
+    if "temperature" in h.overrides:
+        stem += f"-T{h.overrides['temperature']:g}"
+    if "alpha" in h.overrides:
+        stem += f"-a{h.overrides['alpha']:g}"
+    return stem
+
+
+def apply_overrides(h, name):
+    """Puts --temperature and --alpha into the experiment's settings; an error where the
+    experiment has no single such setting (big-small sweeps T, sweep sweeps both)."""
+    s = h.s[name.replace("-", "_")]
+    for key, value in h.overrides.items():
+        if key not in s:
+            raise HarnessError(f"--{key} does not apply to {name}: its settings have no single "
+                               f"{key} (see bench/paper/settings.py)")
+        s[key] = value
 
 
 def run_experiment(h, name, seeds, out, command):
     stem = result_name(h, name)
+    apply_overrides(h, name)
     print(f"{stem}: {len(seeds)} seeds, {h.size} setting, {h.dataset} ({h.data_dir})", flush=True)
     code = machine()  # the code that runs: at the start, not at the end
     work = h.work
@@ -353,6 +373,12 @@ def main(argv):
                       help="a few hundred images and one epoch: checks the harness only")
     parser.set_defaults(size="reduced")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    parser.add_argument("--temperature", type=float,
+                        help="distil at this temperature instead of the setting's (not for "
+                             "big-small or sweep); writes results/<experiment>-T<value>.json")
+    parser.add_argument("--alpha", type=float,
+                        help="weight of the soft term instead of the setting's (not for sweep); "
+                             "writes results/<experiment>-a<value>.json")
     parser.add_argument("--teacher-jitter", type=int, default=PAPER_JITTER,
                         help="pixels of jitter for the §3 teachers (default 2, the paper's); "
                              "another value writes results/<experiment>-jitter<N>.json")
@@ -373,6 +399,10 @@ def main(argv):
         parser.error("--seeds must be at least 1")
     if not 0 <= args.teacher_jitter < 14:
         parser.error("--teacher-jitter must be in [0, 14) pixels")
+    if args.temperature is not None and not args.temperature > 0:
+        parser.error("--temperature must be > 0")
+    if args.alpha is not None and not 0 <= args.alpha <= 1:
+        parser.error("--alpha must be in [0, 1]")
     if args.check_args:
         return 0
     try:

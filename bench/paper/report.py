@@ -328,11 +328,20 @@ def _stems(out, name):
 
 
 def _variant_title(name, stem):
+    """'As in the paper' for the experiment's own settings, else what the variant changes."""
     if stem == name:
         return "As in the paper"
-    if stem.startswith(name + "-jitter"):
-        return f"Variant: teacher inputs jittered by {stem[len(name) + 7:]} pixels, not 2"
-    return f"Variant {stem}"
+    changes = []
+    for part in stem[len(name) + 1:].split("-"):
+        if part.startswith("jitter"):
+            changes.append(f"teacher inputs jittered by {part[6:]} pixels, not 2")
+        elif part.startswith("T"):
+            changes.append(f"T = {part[1:]}")
+        elif part.startswith("a"):
+            changes.append(f"alpha = {part[1:]}")
+        else:
+            changes.append(part)
+    return "Variant: " + ", ".join(changes)
 
 
 def _section(out, name, stem):
@@ -377,7 +386,7 @@ def write(out):
         if not stems:
             lines += [f"Not run yet: `bench/paper/run.sh {name}`.", ""]
         for stem in stems:
-            if len(stems) > 1:
+            if len(stems) > 1 or stem != name:
                 lines += [f"### {_variant_title(name, stem)}", ""]
             lines += _section(out, name, stem)
         note = os.path.join(out, "notes", f"{name}.md")

@@ -3,7 +3,7 @@
 #
 #   bench/paper/run.sh <big-small|omitted-class|ensemble|regularizer|specialists|sweep|all|report>
 #                      [--full | --smoke] [--seeds N] [--mnist DIR | --data DIR]
-#                      [--teacher-jitter N]
+#                      [--teacher-jitter N] [--temperature T] [--alpha A]
 #
 # Sets the project up (scripts/setup.sh), builds the distillery program, runs the experiment and
 # rewrites bench/paper/RESULTS.md and bench/paper/plots/. DISTILLERY_BUILD_DIR=<dir> uses another

@@ -104,9 +104,10 @@ class Report(unittest.TestCase):
             with open(os.path.join(out, "results", "big-small.json"), "w") as f:
                 json.dump(self.big_small(74), f)
             variant = self.big_small(80)
-            variant["variant"] = "big-small-jitter0"
-            with open(os.path.join(out, "results", "big-small-jitter0.json"), "w") as f:
-                json.dump(variant, f)
+            for stem in ("big-small-jitter0", "big-small-jitter1-a0.5"):
+                variant["variant"] = stem
+                with open(os.path.join(out, "results", f"{stem}.json"), "w") as f:
+                    json.dump(variant, f)
             with open(os.path.join(out, "notes", "big-small.md"), "w") as f:
                 f.write("Tried T = 30 as well.\n")
             with contextlib.redirect_stdout(io.StringIO()):
@@ -120,6 +121,8 @@ class Report(unittest.TestCase):
             self.assertLess(text.index("### As in the paper"),
                             text.index("### Variant: teacher inputs jittered by 0 pixels, not 2"))
             self.assertIn("[`results/big-small-jitter0.json`](results/big-small-jitter0.json)",
+                          text)
+            self.assertIn("### Variant: teacher inputs jittered by 1 pixels, not 2, alpha = 0.5",
                           text)
             if report.shutil.which("gnuplot"):
                 self.assertIn("![", text)
@@ -146,10 +149,24 @@ class BadInput(unittest.TestCase):
                 self.assertEqual(code, 1)
                 self.assertIn(f"{tmp}: no train-images-idx3-ubyte[.gz]", err)
 
-    def test_bad_seed_count_is_a_usage_error(self):
-        with self.assertRaises(SystemExit) as e, contextlib.redirect_stderr(io.StringIO()):
-            paper.main(["sweep", "--seeds", "0"])
-        self.assertEqual(e.exception.code, 2)
+    def test_bad_numbers_are_usage_errors(self):
+        for args in (["--seeds", "0"], ["--alpha", "1.5"], ["--temperature", "0"],
+                     ["--teacher-jitter", "-1"]):
+            with self.assertRaises(SystemExit) as e, contextlib.redirect_stderr(io.StringIO()):
+                paper.main(["sweep"] + args)
+            self.assertEqual(e.exception.code, 2, args)
+
+    def test_overrides_name_the_variant_and_refuse_sweeps(self):
+        class H:
+            teacher_jitter = paper.PAPER_JITTER
+            overrides = {"temperature": 2.0, "alpha": 0.5}
+            s = paper.settings("smoke")
+        self.assertEqual(paper.result_name(H, "ensemble"), "ensemble-T2-a0.5")
+        paper.apply_overrides(H, "ensemble")
+        self.assertEqual((H.s["ensemble"]["temperature"], H.s["ensemble"]["alpha"]), (2.0, 0.5))
+        with self.assertRaises(paper.HarnessError) as e:
+            paper.apply_overrides(H, "big-small")
+        self.assertIn("--temperature does not apply to big-small", str(e.exception))
 
 
 @unittest.skipUnless(os.environ.get("DISTILLERY_CLI") and os.path.isdir(FASHION_MNIST),
