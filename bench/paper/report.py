@@ -5,6 +5,7 @@ copied under its table."""
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 
@@ -27,13 +28,26 @@ def pm(stat, digits=1):
     return f"{stat['mean']:.{digits}f} ± {spread}"
 
 
-def compare(a, b):
-    """'below' when mean a is below mean b by more than both spreads together, 'above' when it
-    is above by that much, 'within' otherwise. With one seed (no spread) the means decide."""
-    spread = (a.get("std") or 0.0) + (b.get("std") or 0.0)
-    if a["mean"] + spread < b["mean"]:
+def compare(r, a, b):
+    """Whether the values under key `a` are below those under key `b`: 'below', 'above' or
+    'within'. Runs of the same seed are paired (same data order and initial weights), so the
+    per-seed differences a - b decide: 'below' when their mean is below zero by more than their
+    standard deviation, 'above' when above by more than it. Without per-seed records the means
+    and standard deviations of the summary decide (apart by more than both spreads added).
+    With one seed (no spread) the sign decides."""
+    pairs = [(p[a], p[b]) for p in r.get("per_seed", [])
+             if p.get(a) is not None and p.get(b) is not None]
+    if pairs:
+        diffs = [x - y for x, y in pairs]
+        mean = statistics.mean(diffs)
+        spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+    else:
+        sa, sb = r["summary"][a], r["summary"][b]
+        mean = sa["mean"] - sb["mean"]
+        spread = (sa.get("std") or 0.0) + (sb.get("std") or 0.0)
+    if mean + spread < 0:
         return "below"
-    if a["mean"] - spread > b["mean"]:
+    if mean - spread > 0:
         return "above"
     return "within"
 
@@ -105,12 +119,13 @@ def big_small(r):
     best = min(temps, key=lambda t: s[f"distilled_T{t}_errors"]["mean"])
     judged = 20 if 20 in temps else best
     d = s[f"distilled_T{judged}_errors"]
-    if compare(teacher, scratch) != "below":
+    if compare(r, "teacher_errors", "scratch_errors") != "below":
         verdict = (f"**Not reproduced:** the teacher ({pm(teacher)} errors) is not clearly better "
                    f"than the small net on hard labels ({pm(scratch)}): there is no gap to "
                    "recover.")
     else:
-        verdict = (f"**{word(compare(d, scratch))}{seeds_caveat(r)}:** at the paper's T = "
+        outcome = compare(r, f"distilled_T{judged}_errors", "scratch_errors")
+        verdict = (f"**{word(outcome)}{seeds_caveat(r)}:** at the paper's T = "
                    f"{judged} the distilled student makes {pm(d)} errors against {pm(scratch)} on "
                    f"hard labels and recovers {percent(share(scratch, d, teacher))} of the "
                    f"teacher-student gap (paper, MNIST: 91 %). Fewest errors at T = {best}.")
@@ -138,7 +153,7 @@ def omitted_class(r):
              pm(s["distilled_class_errors"]), "206 (133 of 1010 threes)"],
             [f"the same, bias of class {k} raised by {pm(s['bias_shift'], 2)}",
              pm(s["corrected_errors"]), pm(s["corrected_class_errors"]), "109 (14 threes)"]]
-    outcome = compare(s["corrected_class_errors"], s["distilled_class_errors"])
+    outcome = compare(r, "corrected_class_errors", "distilled_class_errors")
     verdict = (f"**{word(outcome)}{seeds_caveat(r)}:** errors on class {k}, never "
                f"seen in the transfer set, go {pm(s['distilled_class_errors'])} → "
                f"{pm(s['corrected_class_errors'])} with the bias correction; over all classes "
@@ -157,11 +172,12 @@ def ensemble(r):
             ["same model from scratch (hard labels)", pm(s["scratch_errors"]), ""],
             ["same model distilled from the ensemble", pm(distilled),
              f"keeps {percent(kept)} of the ensemble's gain"]]
-    if compare(ens, single) != "below":
+    if compare(r, "ensemble_errors", "member_mean_errors") != "below":
         verdict = (f"**Not reproduced:** the ensemble ({pm(ens)} errors) is not clearly better "
                    f"than one member ({pm(single)}): there is no gain to keep.")
     else:
-        verdict = (f"**{word(compare(distilled, single))}{seeds_caveat(r)}:** the distilled "
+        outcome = compare(r, "distilled_errors", "member_mean_errors")
+        verdict = (f"**{word(outcome)}{seeds_caveat(r)}:** the distilled "
                    f"model makes {pm(distilled)} errors against {pm(single)} for one member and "
                    f"{pm(ens)} for the ensemble: it keeps {percent(kept)} of the ensemble's gain "
                    "(paper, speech: more than 80 %).")
@@ -185,7 +201,8 @@ def regularizer(r):
              pm(s["soft_test_accuracy"], 2), "65.4 / 57.0 (3 %)"]]
     hard, soft, full = s["hard_test_accuracy"], s["soft_test_accuracy"], s["full_test_accuracy"]
     # Accuracies: higher is better, so the roles of compare()'s arguments swap.
-    verdict = (f"**{word(compare(hard, soft))}{seeds_caveat(r)}:** on {pct} of the data, soft "
+    outcome = compare(r, "hard_test_accuracy", "soft_test_accuracy")
+    verdict = (f"**{word(outcome)}{seeds_caveat(r)}:** on {pct} of the data, soft "
                f"targets give {pm(soft, 2)} % test accuracy against {pm(hard, 2)} % with hard "
                f"targets: {percent(_up_share(hard, soft, full))} of the way to the 100 % model "
                "(paper, speech: 87 %).")
@@ -203,7 +220,7 @@ def specialists(r):
     s = r["summary"]
     rows = [["generalist", pm(s["generalist_errors"]), pm(s["generalist_subset_errors"])],
             ["generalist + specialists", pm(s["combined_errors"]), pm(s["combined_subset_errors"])]]
-    outcome = compare(s["combined_errors"], s["generalist_errors"])
+    outcome = compare(r, "combined_errors", "generalist_errors")
     verdict = (f"**{word(outcome)}{seeds_caveat(r)}:** with {pm(s['specialists'])} "
                f"specialists covering {pm(s['subset_classes'])} classes the test errors go "
                f"{pm(s['generalist_errors'])} → {pm(s['combined_errors'])} (paper, JFT: test "
@@ -373,12 +390,13 @@ def write(out):
              "mean ± sample standard deviation over the seeds listed; the paper's own figures "
              "are given beside ours for comparison (it used MNIST, a speech corpus and JFT, so "
              "only the direction and the rough size of each effect can be compared).", "",
-             "Verdicts: **Reproduced** when the paper's effect shows with our means apart by "
-             "more than the two standard deviations added together; **Inconclusive** when the "
-             "means differ in the paper's direction or the other by less than that; **Not "
-             "reproduced** when the effect goes the other way by more than that, or when its "
-             "premise fails (e.g. a teacher no better than the student leaves no gap to "
-             "recover). The verdict is about the direction only; the size is in the tables.", ""]
+             "Verdicts compare runs of the same seed, which share data order and initial "
+             "weights: **Reproduced** when the mean of the per-seed differences goes the "
+             "paper's way by more than their standard deviation; **Inconclusive** when it "
+             "goes either way by less; **Not reproduced** when it goes the other way by more, "
+             "or when the effect's premise fails (e.g. a teacher no better than the student "
+             "leaves no gap to recover). A verdict is about the direction only; the size is in "
+             "the tables.", ""]
     os.makedirs(os.path.join(out, "plots"), exist_ok=True)
     for name in ORDER:
         lines += [f"## {TITLES[name]}", ""]

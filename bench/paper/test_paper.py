@@ -75,6 +75,21 @@ class Report(unittest.TestCase):
         self.assertTrue(verdict.startswith("**Inconclusive (within the seeds' spread):**"),
                         verdict)
 
+    def test_runs_of_one_seed_are_compared_in_pairs(self):
+        # Seeds differ by far more than the effect, but every seed improves by 10 to 12.
+        per_seed = [{"generalist_errors": g, "combined_errors": g - d}
+                    for g, d in ((819, 12), (786, 10), (804, 11))]
+        r = fake_result("specialists", paper.summarize(per_seed), {})
+        r["per_seed"] = per_seed
+        self.assertEqual(report.compare(r, "combined_errors", "generalist_errors"), "below")
+        self.assertEqual(report.compare(r, "generalist_errors", "combined_errors"), "above")
+        # Unpaired, the same figures are within the spread.
+        r["per_seed"] = []
+        self.assertEqual(report.compare(r, "combined_errors", "generalist_errors"), "within")
+        # Differences that change sign are within their spread.
+        r["per_seed"] = [{"a": 1, "b": 3}, {"a": 5, "b": 2}, {"a": 2, "b": 2}]
+        self.assertEqual(report.compare(r, "a", "b"), "within")
+
     def test_a_teacher_no_better_than_the_student_leaves_no_gap(self):
         r = self.big_small(60)
         r["summary"]["teacher_errors"] = stat(150, 2)
