@@ -110,7 +110,11 @@ def table(header, rows):
 def big_small(r):
     s, temps = r["summary"], r["settings"]["temperatures"]
     teacher, scratch = s["teacher_errors"], s["scratch_errors"]
-    rows = [["big MLP teacher (dropout, jitter)", pm(teacher), "", "67"],
+    t = r["settings"]["teacher"]
+    jitter = t["training"].get("jitter_pixels", 0)
+    regularised = f"dropout {t['model'].get('dropout', 0)}, " + \
+        (f"jitter {jitter} px" if jitter else "no jitter")
+    rows = [[f"big MLP teacher ({regularised})", pm(teacher), "", "67"],
             ["small MLP, hard labels", pm(scratch), "", "146"]]
     for t in temps:
         d = s[f"distilled_T{t}_errors"]

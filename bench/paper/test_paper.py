@@ -60,11 +60,15 @@ class Report(unittest.TestCase):
         summary = {"teacher_errors": stat(67, 2), "scratch_errors": stat(146, 3),
                    "distilled_T20_errors": stat(distilled, 2),
                    "recovered_T20_percent": stat(paper.gap_share(146, distilled, 67))}
-        return fake_result("big-small", summary, {"temperatures": [20], "alpha": 0.9})
+        teacher = {"model": {"architecture": "mlp", "hidden": [1200, 1200], "dropout": 0.3},
+                   "training": {"epochs": 30, "jitter_pixels": 2}}
+        return fake_result("big-small", summary,
+                           {"teacher": teacher, "temperatures": [20], "alpha": 0.9})
 
     def test_verdict_follows_the_figures(self):
         table, verdict = report.big_small(self.big_small(74))
         self.assertIn("| small MLP distilled, T = 20 | 74.0 ± 2.0 | 91 % | 74 (T = 20) |", table)
+        self.assertIn("| big MLP teacher (dropout 0.3, jitter 2 px) | 67.0 ± 2.0 |", table)
         self.assertTrue(verdict.startswith("**Reproduced:**"), verdict)
         self.assertIn("recovers 91 % of the teacher-student gap", verdict)
         # Worse than the hard-label student beyond the spread: not reproduced.
