@@ -57,7 +57,7 @@ TEST(Config, MalformedJsonGivesLineAndColumn) {
 TEST(Config, UnknownKeyIsNamedWithItsPath) {
   EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}, "trainng": {}},
                         "teacher": {"model": {"architecture": "mlp"}}})"),
-            "exp.json: student.trainng: unknown key (known keys here: model, training)");
+            "exp.json: student.trainng: unknown key (known keys here: model, scratch, training)");
   EXPECT_EQ(error_of(R"({"studnet": {}, "student": {"model": {"architecture": "mlp"}},
                         "teacher": {"model": {"architecture": "mlp"}}})"),
             "exp.json: studnet: unknown key (known keys here: data, device, distillation, generalist, "
@@ -65,6 +65,9 @@ TEST(Config, UnknownKeyIsNamedWithItsPath) {
 }
 
 TEST(Config, WrongTypeIsNamedWithItsPath) {
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}, "scratch": "no"},
+                        "teacher": {"model": {"architecture": "mlp"}}})"),
+            "exp.json: student.scratch: expected a boolean, got string (\"no\")");
   EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"},
                                      "training": {"epochs": "ten"}},
                         "teacher": {"model": {"architecture": "mlp"}}})"),
