@@ -29,6 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report  # noqa: E402
+from report import gap_share  # noqa: E402
 from settings import settings  # noqa: E402
 
 PAPER_JITTER = 2  # §3: "the input images were jittered by up to two pixels"
@@ -123,13 +124,6 @@ def teacher(spec, seed):
 
 def student(spec, scratch=True):
     return {"model": spec["model"], "training": spec["training"], "scratch": scratch}
-
-
-def gap_share(baseline, improved, target):
-    """The share of the baseline-to-target improvement that `improved` keeps, in %; None when
-    the target is no better than the baseline (there is no gap to recover)."""
-    gap = baseline - target
-    return 100.0 * (baseline - improved) / gap if gap > 0 else None
 
 
 def big_small(h, seed):

@@ -62,10 +62,16 @@ def seeds_caveat(r):
     return " (one seed: no spread to judge by)" if len(r["seeds"]) < 2 else ""
 
 
+def gap_share(baseline, improved, target):
+    """The share of the baseline-to-target improvement (fewer errors) that `improved` keeps,
+    in %; None when the target is no better than the baseline (there is no gap to recover)."""
+    gap = baseline - target
+    return 100.0 * (baseline - improved) / gap if gap > 0 else None
+
+
 def share(baseline, improved, target):
-    """The share of the gap between the means that `improved` recovers, in %, or None."""
-    gap = baseline["mean"] - target["mean"]
-    return 100.0 * (baseline["mean"] - improved["mean"]) / gap if gap > 0 else None
+    """gap_share of the means of three summary entries (errors: lower is better)."""
+    return gap_share(baseline["mean"], improved["mean"], target["mean"])
 
 
 def percent(value):
@@ -215,9 +221,8 @@ def regularizer(r):
 
 
 def _up_share(low, improved, high):
-    """The share of the gap from `low` up to `high` that `improved` covers, in %, or None."""
-    gap = high["mean"] - low["mean"]
-    return 100.0 * (improved["mean"] - low["mean"]) / gap if gap > 0 else None
+    """share() where higher is better (accuracies): the gap from `low` up to `high`."""
+    return gap_share(-low["mean"], -improved["mean"], -high["mean"])
 
 
 def specialists(r):
