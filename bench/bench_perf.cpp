@@ -2,13 +2,15 @@
 // bench/reference/perf_reference.py; bench/perf.sh runs both, row by row, each in its own process
 // (so that each has its own peak memory), and writes the table into bench/RESULTS.md.
 //
-//   bench_perf <row> <student> <fashion-mnist dir> [repeats=3] [limit=0] [batch=128]
+//   bench_perf <row> <student> <fashion-mnist dir> [repeats=3] [limit=0] [batch=128] [prefetch=0]
 //     row      teacher (the teacher pass over the transfer set, as `distillery soft-targets`),
 //              hard (student on hard labels), online (distillation, teacher run on every batch),
 //              stored (distillation from stored teacher logits), or matmul (the machine's
 //              float32 matrix-multiply rate);
 //     student  demo (configs/fashion_mnist.json's MLP 784-400-400-10) or tiny (MLP 784-8-10);
-//     limit    use only the first N training images (0 = all 60,000).
+//     limit    use only the first N training images (0 = all 60,000);
+//     prefetch 1 trains with TrainerOptions::prefetch (one intra-op thread fewer, plus the
+//              thread that gathers the next batch).
 //
 // Prints one JSON object: the median samples per second of `repeats` timed passes after one
 // untimed warm-up pass, the peak resident memory of the process, the share of the training
@@ -72,16 +74,21 @@ int main(int argc, char** argv) try {
   if (argc < 4) {
     std::fprintf(stderr,
                  "usage: bench_perf <teacher|hard|online|stored|matmul> <demo|tiny> "
-                 "<fashion-mnist dir> [repeats=3] [limit=0] [batch=128]\n");
+                 "<fashion-mnist dir> [repeats=3] [limit=0] [batch=128] [prefetch=0]\n");
     return 2;
   }
   const std::string row = argv[1], student_name = argv[2];
   const int repeats = argc > 4 ? std::stoi(argv[4]) : 3;
   const int64_t limit = argc > 5 ? std::stoll(argv[5]) : 0;
   const int64_t batch = argc > 6 ? std::stoll(argv[6]) : 128;
+  const std::string prefetch_flag = argc > 7 ? argv[7] : "0";
+  if (prefetch_flag != "0" && prefetch_flag != "1") {
+    throw std::invalid_argument("prefetch must be 0 or 1, got " + prefetch_flag);
+  }
+  const bool prefetch = prefetch_flag == "1";
   torch::NoGradGuard outside_training;  // as the command-line tool: grad only inside fit()
   nlohmann::json out = {{"impl", "distillery"}, {"row", row}, {"student", student_name},
-                        {"threads", torch::get_num_threads()}};
+                        {"threads", torch::get_num_threads()}, {"prefetch", prefetch}};
   if (row == "matmul") {
     out["multiply_adds_per_second"] = matmul_rate(1024, repeats);
     out["peak_rss_mib"] = peak_rss_mib();
@@ -115,7 +122,8 @@ int main(int argc, char** argv) try {
     out["multiply_adds_per_second"] = macs * train.size() / bench::median(seconds);
   } else {
     auto student = distillery::build_model(student_spec(student_name), input, 10);
-    const auto options = distillery::TrainerOptions().epochs(1).batch_size(batch).seed(1);
+    const auto options =
+        distillery::TrainerOptions().epochs(1).batch_size(batch).seed(1).prefetch(prefetch);
     const auto loss = distillery::KDLossOptions().temperature(2.0).alpha(0.5);
     distillery::SoftTargets stored;
     if (row == "stored") stored = distillery::compute_soft_targets(teacher, train, batch);

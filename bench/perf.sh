@@ -28,6 +28,11 @@ measure matmul demo
 measure teacher demo
 for student in demo tiny; do
   for row in hard online stored; do measure "$row" "$student"; done
+  # distillery with TrainerOptions::prefetch: one intra-op thread fewer plus the gather thread.
+  for row in hard stored; do
+    echo "  $row / $student / prefetch" >&2
+    "$build"/bench_perf "$row" "$student" "$data" "$repeats" "$limit" 128 1 >>"$results"
+  done
 done
 .venv/bin/python bench/reference/perf_table.py "$results" bench/RESULTS.md \
   "bench/perf.sh $repeats $limit"

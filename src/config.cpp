@@ -30,6 +30,7 @@ TrainerOptions read_training(ObjectReader& parent, const std::string& key,
   o.lr_gamma(r.get("lr_gamma", o.lr_gamma()));
   o.eval_batch_size(r.get("eval_batch_size", o.eval_batch_size()));
   o.jitter_pixels(r.get("jitter_pixels", o.jitter_pixels()));
+  o.prefetch(r.get("prefetch", o.prefetch()));
   r.finish();
   try {
     validate(o);
@@ -50,7 +51,8 @@ nlohmann::json training_to_json(const TrainerOptions& o) {
           {"lr_step_epochs", o.lr_step_epochs()},
           {"lr_gamma", o.lr_gamma()},
           {"eval_batch_size", o.eval_batch_size()},
-          {"jitter_pixels", o.jitter_pixels()}};
+          {"jitter_pixels", o.jitter_pixels()},
+          {"prefetch", o.prefetch()}};
 }
 
 // Builds the model once so that bad architecture options fail at load time, with the key.

@@ -1,12 +1,17 @@
 #include "distillery/trainer.h"
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
+#include "distillery/data/prefetcher.h"
 #include "distillery/optim.h"
 #include "distillery/runtime.h"
 
@@ -52,6 +57,30 @@ void set_rate(torch::optim::Optimizer& optimizer, double rate) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(rate);
 }
 
+// Runs the intra-op pool with one thread fewer (at least 1) while it lives, leaving a core to
+// the batch prefetcher, and then puts the count back.
+class OneThreadFewer {
+ public:
+  OneThreadFewer() : previous_(torch::get_num_threads()) {
+    torch::set_num_threads(std::max(1, previous_ - 1));
+  }
+  ~OneThreadFewer() { torch::set_num_threads(previous_); }
+  OneThreadFewer(const OneThreadFewer&) = delete;
+  OneThreadFewer& operator=(const OneThreadFewer&) = delete;
+
+ private:
+  int previous_;
+};
+
+bool use_prefetcher(const TrainerOptions& options, const torch::Tensor& images) {
+  if (!options.prefetch() || !images.device().is_cpu()) return false;
+  if (std::thread::hardware_concurrency() < 2) {
+    spdlog::warn("prefetch: ignored, this machine has fewer than 2 hardware threads");
+    return false;
+  }
+  return true;
+}
+
 TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
                 data::Sampler& sampler, const data::Dataset& test_set,
                 const TrainerOptions& options, const std::string& phase,
@@ -69,6 +98,12 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
   // Moving the whole set once avoids one host-to-device copy per batch.
   const auto images = train_set.images.to(device);
   auto jitter_generator = at::make_generator<at::CPUGeneratorImpl>(options.seed() + 7919);
+  std::optional<OneThreadFewer> make_room;  // declared first: outlives the prefetcher
+  std::unique_ptr<data::RowPrefetcher> prefetcher;
+  if (use_prefetcher(options, images)) {
+    make_room.emplace();
+    prefetcher = std::make_unique<data::RowPrefetcher>(images.contiguous());
+  }
 
   for (const auto& cb : callbacks) cb->on_train_begin(phase, options.epochs());
   TrainResult result;
@@ -79,13 +114,23 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
     const auto epoch_start = Clock::now();
     auto loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
     int64_t batch = 0, seen = 0;
-    while (true) {
+    auto indices = sampler.next();
+    if (prefetcher && indices) prefetcher->request(*indices);
+    while (indices) {
       const auto data_start = Clock::now();
-      const auto indices = sampler.next();
-      if (!indices) break;
       const auto device_indices = indices->to(device);
-      const auto inputs = data::random_translate(images.index_select(0, device_indices),
-                                                 options.jitter_pixels(), jitter_generator);
+      torch::Tensor rows;
+      std::optional<torch::Tensor> next_indices;
+      if (prefetcher) {
+        rows = prefetcher->take();
+        next_indices = sampler.next();
+        if (next_indices) prefetcher->request(*next_indices);
+      } else {
+        rows = images.index_select(0, device_indices);
+        next_indices = sampler.next();
+      }
+      const auto inputs =
+          data::random_translate(rows, options.jitter_pixels(), jitter_generator);
       result.data_seconds += seconds_since(data_start);
       set_rate(*optimizer, scheduled_rate(options, step, total_steps, steps_per_epoch));
       const auto logits = model->forward(inputs);  // [B, C]
@@ -97,6 +142,7 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
       ++batch;
       ++step;
       seen += indices->size(0);
+      indices = std::move(next_indices);
       const double elapsed = seconds_since(epoch_start);
       BatchProgress progress{phase, epoch, options.epochs(), batch, steps_per_epoch,
                              seen / std::max(elapsed, 1e-9), 0.0, loss.detach()};

@@ -72,6 +72,20 @@ TEST(Config, WrongTypeIsNamedWithItsPath) {
                                      "training": {"epochs": "ten"}},
                         "teacher": {"model": {"architecture": "mlp"}}})"),
             "exp.json: student.training.epochs: expected an integer, got string (\"ten\")");
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"},
+                                     "training": {"prefetch": 1}},
+                        "teacher": {"model": {"architecture": "mlp"}}})"),
+            "exp.json: student.training.prefetch: expected a boolean, got number (1)");
+}
+
+TEST(Config, PrefetchIsPerPhaseAndOffByDefault) {
+  const auto c = distillery::parse_config(
+      R"({"student": {"model": {"architecture": "mlp"}, "training": {"prefetch": true}},
+          "teacher": {"model": {"architecture": "mlp"}}})",
+      "exp.json");
+  EXPECT_TRUE(c.student.training.prefetch());
+  EXPECT_FALSE(c.teacher.training.prefetch());
+  EXPECT_EQ(distillery::to_json(c)["student"]["training"]["prefetch"], true);
 }
 
 TEST(Config, InvalidValuesAreNamedWithTheirPath) {

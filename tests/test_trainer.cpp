@@ -2,6 +2,8 @@
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <thread>
+#include <utility>
 
 #include "distillery/models.h"
 #include "distillery/runtime.h"
@@ -60,6 +62,39 @@ TEST_F(TrainerTest, SameSeedGivesIdenticalWeights) {
   for (std::size_t i = 0; i < a->parameters().size(); ++i) {
     EXPECT_TRUE(torch::equal(a->parameters()[i], b->parameters()[i]));
   }
+}
+
+TEST_F(TrainerTest, PrefetchGivesTheSameRunAtTheSameIntraOpThreadCount) {
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "prefetch needs 2 hardware threads";
+  // Records the intra-op thread count seen during the steps.
+  struct ThreadCount : distillery::Callback {
+    int during = 0;
+    void on_batch_end(const distillery::BatchProgress&) override {
+      during = torch::get_num_threads();
+    }
+  };
+  auto run = [&](bool prefetch, int64_t threads) {
+    torch::manual_seed(5);
+    auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}).dropout(0.2), input, 4);
+    auto count = std::make_shared<ThreadCount>();
+    const auto result = distillery::train_supervised(
+        model, train, test, options.epochs(3).threads(threads).prefetch(prefetch), "train",
+        {count});
+    EXPECT_EQ(count->during, 1);                   // the prefetch thread took a core
+    EXPECT_EQ(torch::get_num_threads(), threads);  // and gave it back
+    return std::make_pair(model, result);
+  };
+  // With prefetch, 2 threads means 1 intra-op thread plus the prefetch thread.
+  const auto [with, with_result] = run(true, 2);
+  const auto [without, without_result] = run(false, 1);
+  for (std::size_t i = 0; i < with->parameters().size(); ++i) {
+    EXPECT_TRUE(torch::equal(with->parameters()[i], without->parameters()[i])) << i;
+  }
+  for (std::size_t e = 0; e < 3; ++e) {
+    EXPECT_EQ(with_result.history[e].train_loss, without_result.history[e].train_loss);
+  }
+  EXPECT_GT(with_result.data_seconds, 0.0);
+  torch::set_num_threads(1);
 }
 
 TEST_F(TrainerTest, DistilledStudentMatchesItsTeacher) {

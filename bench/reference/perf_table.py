@@ -14,8 +14,12 @@ import sys
 
 import torch
 
-ROWS = [("hard", "student on hard labels"), ("online", "distillation, teacher online"),
-        ("stored", "distillation, stored soft targets")]
+# (row, prefetch on the distillery side, name); PyTorch rows are always without prefetch.
+ROWS = [("hard", False, "student on hard labels"),
+        ("hard", True, "student on hard labels, `prefetch`"),
+        ("online", False, "distillation, teacher online"),
+        ("stored", False, "distillation, stored soft targets"),
+        ("stored", True, "distillation, stored soft targets, `prefetch`")]
 TARGETS = {("demo", "hard"): 1.1, ("demo", "online"): 1.1, ("demo", "stored"): 1.1,
            ("tiny", "hard"): 1.5, ("tiny", "online"): 1.5, ("tiny", "stored"): 1.5}
 
@@ -40,10 +44,10 @@ def main():
     for line in open(path):
         if line.strip():
             m = json.loads(line)
-            found[(m["impl"], m["row"], m["student"])] = m
+            found[(m["impl"], m["row"], m["student"], m.get("prefetch", False))] = m
 
-    def get(impl, row, student="demo"):
-        return found[(impl, row, student)]
+    def get(impl, row, student="demo", prefetch=False):
+        return found[(impl, row, student, prefetch)]
 
     threads = get("distillery", "matmul")["threads"]
     peak = get("distillery", "matmul")["multiply_adds_per_second"]
@@ -64,8 +68,8 @@ def main():
                f"{t_theirs['samples_per_second']:.0f} | {ratio:.2f} | >= 0.95 | "
                f"{t_ours['peak_rss_mib']:.0f} / {t_theirs['peak_rss_mib']:.0f} | - |")
     for student in ("demo", "tiny"):
-        for row, name in ROWS:
-            a, b = get("distillery", row, student), get("pytorch", row, student)
+        for row, prefetch, name in ROWS:
+            a, b = get("distillery", row, student, prefetch), get("pytorch", row, student)
             ratio = a["samples_per_second"] / b["samples_per_second"]
             out.append(
                 f"| {name} | {student} ({a['parameters']} parameters) | "
@@ -89,6 +93,12 @@ def main():
     out.append("- Batch share: the part of the training steps' time spent obtaining the batch "
                "(sampler, gathering rows, for PyTorch also the stored logits), measured inside "
                "the loop.")
+    out.append(f"- `prefetch` rows: distillery with `TrainerOptions::prefetch` (config "
+               f"`training.prefetch`): the next batch is gathered on a background thread while "
+               f"the step runs, and the intra-op pool has one thread fewer "
+               f"({max(1, threads - 1)} + 1 = {max(1, threads - 1) + 1} threads in all, "
+               f"against PyTorch's {threads}). The batch share is then the wait for a batch "
+               f"already gathered.")
     section = "\n".join(out) + "\n"
     text = open(results_md).read() if os.path.exists(results_md) else ""
     begin, end = "<!-- perf:begin -->\n", "<!-- perf:end -->\n"

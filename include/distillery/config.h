@@ -62,7 +62,7 @@
 ///
 /// `<training>`: `epochs`, `batch_size`, `optimizer`, `learning_rate`, `momentum`,
 /// `weight_decay`, `lr_schedule`, `lr_step_epochs`, `lr_gamma`, `eval_batch_size`,
-/// `jitter_pixels` (see TrainerOptions for meanings and defaults).
+/// `jitter_pixels`, `prefetch` (see TrainerOptions for meanings and defaults).
 
 #include <nlohmann/json.hpp>
 
