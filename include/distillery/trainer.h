@@ -61,8 +61,8 @@ struct TrainerOptions {
   /// intra-op thread count. The thread takes a core of its own: during training the intra-op
   /// pool runs one thread fewer (`threads`, or LibTorch's default, minus 1, at least 1), and
   /// the count is put back afterwards. Worth it for a small student, whose step is too short
-  /// to hide the memory latency of 128 scattered rows: a 6,370-parameter MLP trains about 25 %
-  /// faster on 2 cores with it; a 478,410-parameter one about 35 % slower (bench/RESULTS.md).
+  /// to hide the memory latency of 128 scattered rows: on 2 cores a 6,370-parameter MLP trains
+  /// 16 to 41 % faster with it, a 478,410-parameter one about 35 % slower (bench/RESULTS.md).
   /// Ignored on CUDA, where the whole set lives on the device, and with fewer than 2 hardware
   /// threads (a warning is logged).
   TORCH_ARG(bool, prefetch) = false;
