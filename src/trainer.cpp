@@ -3,6 +3,10 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -72,10 +76,23 @@ class OneThreadFewer {
   int previous_;
 };
 
+// CPUs this process may run on: its affinity mask (taskset, cpusets) where there is one.
+int64_t available_cpus() {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+#endif
+  return std::thread::hardware_concurrency();
+}
+
 bool use_prefetcher(const TrainerOptions& options, const torch::Tensor& images) {
   if (!options.prefetch() || !images.device().is_cpu()) return false;
-  if (std::thread::hardware_concurrency() < 2) {
-    spdlog::warn("prefetch: ignored, this machine has fewer than 2 hardware threads");
+  const auto cpus = available_cpus();
+  if (cpus < 2) {
+    spdlog::warn("prefetch: ignored, this process may run on {} CPU; the background gather "
+                 "needs a second one",
+                 cpus);
     return false;
   }
   return true;
@@ -98,10 +115,8 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
   // Moving the whole set once avoids one host-to-device copy per batch.
   const auto images = train_set.images.to(device);
   auto jitter_generator = at::make_generator<at::CPUGeneratorImpl>(options.seed() + 7919);
-  std::optional<OneThreadFewer> make_room;  // declared first: outlives the prefetcher
   std::unique_ptr<data::RowPrefetcher> prefetcher;
   if (use_prefetcher(options, images)) {
-    make_room.emplace();
     prefetcher = std::make_unique<data::RowPrefetcher>(images.contiguous());
   }
 
@@ -114,6 +129,8 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
     const auto epoch_start = Clock::now();
     auto loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
     int64_t batch = 0, seen = 0;
+    std::optional<OneThreadFewer> make_room;  // the steps leave a core to the prefetcher
+    if (prefetcher) make_room.emplace();
     auto indices = sampler.next();
     if (prefetcher && indices) prefetcher->request(*indices);
     while (indices) {
@@ -149,6 +166,7 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
       progress.eta_seconds = (total_steps - step) * elapsed / batch;
       for (const auto& cb : callbacks) cb->on_batch_end(progress);
     }
+    make_room.reset();  // evaluation gets every intra-op thread
     const double epoch_seconds = seconds_since(epoch_start);
     result.train_seconds += epoch_seconds;
     const double mean_loss = loss_sum.item<double>() / batch;

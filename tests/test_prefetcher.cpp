@@ -43,15 +43,25 @@ TEST(RowPrefetcher, NeverOverwritesABatchTheCallerStillHolds) {
   const auto rows = torch::arange(40, torch::kFloat32).view({10, 4});
   dd::RowPrefetcher prefetch(rows);
   prefetch.request(torch::tensor({1, 2}, torch::kInt64));
-  const auto kept = prefetch.take();  // held across the next two batches
-  const auto view = kept.select(0, 1);
-  for (int64_t i : {3, 5}) {
+  const auto kept = prefetch.take();  // the tensor itself, held across the next two batches
+  prefetch.request(torch::tensor({7, 8}, torch::kInt64));
+  const auto view = prefetch.take().select(0, 1);  // only a view of this one
+  for (int64_t i : {3, 5, 6}) {
     prefetch.request(torch::tensor({i, i}, torch::kInt64));
     const auto batch = prefetch.take();
     EXPECT_TRUE(torch::equal(batch, rows.index_select(0, torch::tensor({i, i}))));
   }
   EXPECT_TRUE(torch::equal(kept, rows.narrow(0, 1, 2)));
-  EXPECT_TRUE(torch::equal(view, rows[2]));
+  EXPECT_TRUE(torch::equal(view, rows[8]));
+}
+
+TEST(RowPrefetcher, TheCallerMayReuseItsIndicesAtOnce) {
+  const auto rows = torch::arange(40, torch::kFloat32).view({10, 4});
+  dd::RowPrefetcher prefetch(rows);
+  auto indices = torch::tensor({1, 2, 3}, torch::kInt64);
+  prefetch.request(indices);
+  indices.fill_(9);  // e.g. a sampler refilling its buffer
+  EXPECT_TRUE(torch::equal(prefetch.take(), rows.narrow(0, 1, 3)));
 }
 
 TEST(RowPrefetcher, ReusesItsTwoBuffersWhenBatchesAreReleased) {

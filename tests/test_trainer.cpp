@@ -2,6 +2,9 @@
 #include <torch/torch.h>
 
 #include <cstdlib>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 #include <thread>
 #include <utility>
 
@@ -66,11 +69,14 @@ TEST_F(TrainerTest, SameSeedGivesIdenticalWeights) {
 
 TEST_F(TrainerTest, PrefetchGivesTheSameRunAtTheSameIntraOpThreadCount) {
   if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "prefetch needs 2 hardware threads";
-  // Records the intra-op thread count seen during the steps.
+  // Records the intra-op thread count seen during the steps and after evaluation.
   struct ThreadCount : distillery::Callback {
-    int during = 0;
+    int during = 0, after = 0;
     void on_batch_end(const distillery::BatchProgress&) override {
       during = torch::get_num_threads();
+    }
+    void on_epoch_end(const distillery::EpochMetrics&) override {
+      after = torch::get_num_threads();
     }
   };
   auto run = [&](bool prefetch, int64_t threads) {
@@ -81,6 +87,7 @@ TEST_F(TrainerTest, PrefetchGivesTheSameRunAtTheSameIntraOpThreadCount) {
         model, train, test, options.epochs(3).threads(threads).prefetch(prefetch), "train",
         {count});
     EXPECT_EQ(count->during, 1);                   // the prefetch thread took a core
+    EXPECT_EQ(count->after, threads);              // but not from evaluation
     EXPECT_EQ(torch::get_num_threads(), threads);  // and gave it back
     return std::make_pair(model, result);
   };
@@ -96,6 +103,34 @@ TEST_F(TrainerTest, PrefetchGivesTheSameRunAtTheSameIntraOpThreadCount) {
   EXPECT_GT(with_result.data_seconds, 0.0);
   torch::set_num_threads(1);
 }
+
+#if defined(__linux__)
+TEST_F(TrainerTest, PrefetchIsIgnoredOnASingleCpu) {
+  cpu_set_t all, one;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(all), &all), 0);
+  CPU_ZERO(&one);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &all)) {
+      CPU_SET(cpu, &one);
+      break;
+    }
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);  // as under `taskset -c 0`
+  struct ThreadCount : distillery::Callback {
+    int during = 0;
+    void on_batch_end(const distillery::BatchProgress&) override {
+      during = torch::get_num_threads();
+    }
+  };
+  auto count = std::make_shared<ThreadCount>();
+  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}), input, 4);
+  distillery::train_supervised(model, train, test, options.epochs(1).threads(2).prefetch(true),
+                               "train", {count});
+  sched_setaffinity(0, sizeof(all), &all);
+  EXPECT_EQ(count->during, 2);  // no core was set aside: prefetch was ignored
+  torch::set_num_threads(1);
+}
+#endif
 
 TEST_F(TrainerTest, DistilledStudentMatchesItsTeacher) {
   auto teacher_net = distillery::make_mlp(distillery::MLPOptions().hidden({32}), input, 4);

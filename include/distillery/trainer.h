@@ -58,13 +58,14 @@ struct TrainerOptions {
   TORCH_ARG(int64_t, jitter_pixels) = 0;
   /// Gather the next batch's rows on a background thread while the current step trains
   /// (data::RowPrefetcher); the batches and the results are the same either way for a given
-  /// intra-op thread count. The thread takes a core of its own: during training the intra-op
-  /// pool runs one thread fewer (`threads`, or LibTorch's default, minus 1, at least 1), and
-  /// the count is put back afterwards. Worth it for a small student, whose step is too short
-  /// to hide the memory latency of 128 scattered rows: on 2 cores a 6,370-parameter MLP trains
-  /// 16 to 41 % faster with it, a 478,410-parameter one about 35 % slower (bench/RESULTS.md).
-  /// Ignored on CUDA, where the whole set lives on the device, and with fewer than 2 hardware
-  /// threads (a warning is logged).
+  /// intra-op thread count. The thread takes a core of its own: during each epoch's steps the
+  /// intra-op pool runs one thread fewer (`threads`, or LibTorch's default, minus 1), and the
+  /// count is put back for evaluation and afterwards. With 1 intra-op thread the background
+  /// thread comes on top. Worth it for a small student, whose step is too short to hide the
+  /// memory latency of 128 scattered rows: on 2 cores a 6,370-parameter MLP trains 16 to 41 %
+  /// faster with it, a 478,410-parameter one about 35 % slower (bench/RESULTS.md).
+  /// Ignored on CUDA, where the whole set lives on the device; ignored with a logged warning
+  /// when the process may run on fewer than 2 CPUs (its affinity mask).
   TORCH_ARG(bool, prefetch) = false;
 };
 
@@ -118,8 +119,9 @@ struct TrainResult {
   EvalResult test;
   /// Wall time of all training steps, in seconds (excludes evaluation).
   double train_seconds = 0;
-  /// Part of `train_seconds` the steps spent obtaining their batch (the sampler, gathering the
-  /// rows with index_select, and jitter), in seconds.
+  /// Part of `train_seconds` the steps spent obtaining their batch, in seconds: the sampler,
+  /// gathering the rows with index_select (with `prefetch`: waiting for and finishing the
+  /// background gather, and requesting the next one), and jitter.
   double data_seconds = 0;
   /// One entry per epoch.
   std::vector<EpochMetrics> history;

@@ -46,6 +46,19 @@ bool spin_until(const Ready& ready) {
   }
 }
 
+// Spins on `ready`, then sleeps on `wake` with `sleeping` raised until `ready` holds. The other
+// side makes `ready` true and then calls wake_if_sleeping(sleeping, ...): with both flags
+// sequentially consistent, either this side sees `ready` or that side sees `sleeping`.
+template <typename Ready>
+void wait_until(const Ready& ready, std::atomic<bool>& sleeping, std::mutex& mutex,
+                std::condition_variable& wake) {
+  if (spin_until(ready)) return;
+  std::unique_lock<std::mutex> lock(mutex);
+  sleeping.store(true);
+  wake.wait(lock, ready);
+  sleeping.store(false);
+}
+
 // Wakes the other side if it went to sleep on `wake` (it re-checks its condition under the lock).
 void wake_if_sleeping(const std::atomic<bool>& sleeping, std::mutex& mutex,
                       std::condition_variable& wake) {
@@ -76,8 +89,10 @@ RowPrefetcher::~RowPrefetcher() {
 torch::Tensor RowPrefetcher::buffer_for(int64_t count) {
   auto& buffer = buffers_[next_buffer_];
   next_buffer_ = 1 - next_buffer_;
-  // Reuse only a buffer nobody else holds (the step that trained on it has released it).
-  if (!buffer.defined() || buffer.size(0) != count || buffer.storage().use_count() != 1) {
+  // Reuse only a buffer nobody else holds: no other handle to the tensor (use_count) and no
+  // view of it (storage().use_count()); the step that trained on it has released it.
+  if (!buffer.defined() || buffer.size(0) != count || buffer.use_count() != 1 ||
+      buffer.storage().use_count() != 1) {
     auto sizes = rows_.sizes().vec();
     sizes[0] = count;
     buffer = torch::empty(sizes, rows_.options());
@@ -90,19 +105,19 @@ void RowPrefetcher::request(const torch::Tensor& indices) {
   TORCH_CHECK(indices.dim() == 1 && indices.scalar_type() == torch::kInt64 &&
                   indices.device().is_cpu(),
               "RowPrefetcher: indices must be a 1-D int64 CPU tensor");
-  auto contiguous = indices.contiguous();
+  const auto contiguous = indices.contiguous();
   const auto* index = contiguous.data_ptr<int64_t>();
-  const int64_t n = rows_.size(0);
-  for (int64_t i = 0; i < contiguous.size(0); ++i) {
+  const int64_t count = contiguous.size(0), n = rows_.size(0);
+  for (int64_t i = 0; i < count; ++i) {
     TORCH_CHECK(index[i] >= 0 && index[i] < n, "RowPrefetcher: index ", index[i],
                 " at position ", i, " is out of range for ", n, " rows");
   }
   // take() closed the previous job and waited until the worker left it: the fields are ours.
-  job_output_ = buffer_for(contiguous.size(0));
-  job_indices_ = std::move(contiguous);
-  job_index_ = index;
+  // The indices are copied, so that the caller may reuse its tensor at once.
+  job_index_.assign(index, index + count);
+  job_output_ = buffer_for(count);
   job_target_ = static_cast<char*>(job_output_.data_ptr());
-  job_count_ = job_indices_.size(0);
+  job_count_ = count;
   next_row_.store(0);
   rows_done_.store(0);
   generation_.fetch_add(1);
@@ -118,7 +133,8 @@ void RowPrefetcher::copy_chunks() {
     if (start >= job_count_) return;
     const int64_t end = std::min(start + kChunkRows, job_count_);
     for (int64_t i = start; i < end; ++i) {
-      std::memcpy(job_target_ + i * row_bytes_, source + job_index_[i] * row_bytes_, row_bytes_);
+      std::memcpy(job_target_ + i * row_bytes_, source + job_index_[i] * row_bytes_,
+                  row_bytes_);
     }
     rows_done_.fetch_add(end - start);
   }
@@ -127,19 +143,14 @@ void RowPrefetcher::copy_chunks() {
 torch::Tensor RowPrefetcher::take() {
   TORCH_CHECK(outstanding_, "RowPrefetcher: take() without a request");
   copy_chunks();  // whatever the worker has not claimed yet
-  const auto finished = [this] { return rows_done_.load() == job_count_; };
-  if (!spin_until(finished)) {  // the worker holds a chunk but is not running
-    std::unique_lock<std::mutex> lock(mutex_);
-    caller_sleeping_.store(true);
-    wake_.wait(lock, finished);
-    caller_sleeping_.store(false);
-  }
+  // Then the chunk the worker may still be copying.
+  wait_until([this] { return rows_done_.load() == job_count_; }, caller_sleeping_, mutex_,
+             wake_);
   // Close the job, then wait for the worker to leave it before the fields change. Pairs with
   // run(): the worker announces busy_ before it checks job_open_ (both sequentially consistent).
   job_open_.store(false);
-  while (busy_.load()) cpu_relax();
+  wait_until([this] { return !busy_.load(); }, caller_sleeping_, mutex_, wake_);
   outstanding_ = false;
-  job_indices_ = torch::Tensor();
   return std::move(job_output_);
 }
 
@@ -149,12 +160,7 @@ void RowPrefetcher::run() {
     return stop_.load() || (job_open_.load() && generation_.load() != finished);
   };
   while (true) {
-    if (!spin_until(has_work)) {
-      std::unique_lock<std::mutex> lock(mutex_);
-      worker_sleeping_.store(true);
-      wake_.wait(lock, has_work);
-      worker_sleeping_.store(false);
-    }
+    wait_until(has_work, worker_sleeping_, mutex_, wake_);
     if (stop_.load()) return;
     // Announce, then look: take() closes the job, then waits while busy_ (both sequentially
     // consistent), so an open job seen here keeps its fields until busy_ is cleared.
@@ -165,6 +171,7 @@ void RowPrefetcher::run() {
       wake_if_sleeping(caller_sleeping_, mutex_, wake_);
     }
     busy_.store(false);
+    wake_if_sleeping(caller_sleeping_, mutex_, wake_);  // take() may wait for busy_ to clear
   }
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace distillery::data {
 
@@ -21,11 +22,13 @@ namespace distillery::data {
 /// bit-identical to `rows.index_select(0, indices)`.
 ///
 /// A batch is copied in chunks of a few rows that either thread may claim: take() copies the
-/// chunks the background thread has not reached, so a caller never waits on a thread that the
-/// operating system has paused, only for the chunk it is copying.
+/// chunks the background thread has not reached, so when the operating system pauses that
+/// thread the caller waits only for a chunk it had already claimed (or, rarely, for it to
+/// step out of the job it was entering), not for the whole batch.
 ///
-/// A buffer is reused for batch k + 2 only if nothing else still holds batch k's storage (a
-/// caller that keeps a batch gets a fresh buffer in its place, never overwritten data).
+/// A buffer is reused for batch k + 2 only if nothing else still holds batch k (the tensor or
+/// a view of it): a caller that keeps a batch gets a fresh buffer in its place, never
+/// overwritten data. The indices are copied, so the caller may reuse them at once.
 ///
 /// Example:
 ///     RowPrefetcher prefetch(train.images);
@@ -69,10 +72,10 @@ class RowPrefetcher {
 
   // The job: written by request() while job_open_ is false and the worker is not busy_, then
   // published by job_open_ = true; chunks are claimed through next_row_.
-  const int64_t* job_index_ = nullptr;
+  std::vector<int64_t> job_index_;
   char* job_target_ = nullptr;
   int64_t job_count_ = 0;
-  torch::Tensor job_indices_, job_output_;
+  torch::Tensor job_output_;
   std::atomic<int64_t> generation_{0}, next_row_{0}, rows_done_{0};
   std::atomic<bool> job_open_{false}, busy_{false}, stop_{false};
   bool outstanding_ = false;
