@@ -18,21 +18,23 @@ build=${DISTILLERY_BUILD_DIR:-build}
 cmake --build "$build" --target bench_perf
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-measure() {  # row student
+measure() {  # row student [prefetch: also measure distillery with it, right after]
   echo "  $1 / $2" >&2
   "$build"/bench_perf "$1" "$2" "$data" "$repeats" "$limit" >>"$results"
+  if [[ ${3:-} == prefetch ]]; then
+    # TrainerOptions::prefetch: one intra-op thread fewer plus the thread gathering the next batch.
+    echo "  $1 / $2 / prefetch" >&2
+    "$build"/bench_perf "$1" "$2" "$data" "$repeats" "$limit" 128 1 >>"$results"
+  fi
   .venv/bin/python bench/reference/perf_reference.py "$1" "$2" "$data" "$repeats" "$limit" \
     >>"$results"
 }
 measure matmul demo
 measure teacher demo
 for student in demo tiny; do
-  for row in hard online stored; do measure "$row" "$student"; done
-  # distillery with TrainerOptions::prefetch: one intra-op thread fewer plus the gather thread.
-  for row in hard stored; do
-    echo "  $row / $student / prefetch" >&2
-    "$build"/bench_perf "$row" "$student" "$data" "$repeats" "$limit" 128 1 >>"$results"
-  done
+  measure hard "$student" prefetch
+  measure online "$student"
+  measure stored "$student" prefetch
 done
 .venv/bin/python bench/reference/perf_table.py "$results" bench/RESULTS.md \
   "bench/perf.sh $repeats $limit"

@@ -62,8 +62,8 @@ struct TrainerOptions {
   /// intra-op pool runs one thread fewer (`threads`, or LibTorch's default, minus 1), and the
   /// count is put back for evaluation and afterwards. With 1 intra-op thread the background
   /// thread comes on top. Worth it for a small student, whose step is too short to hide the
-  /// memory latency of 128 scattered rows: on 2 cores a 6,370-parameter MLP trains 16 to 41 %
-  /// faster with it, a 478,410-parameter one about 35 % slower (bench/RESULTS.md).
+  /// memory latency of 128 scattered rows: on 2 cores a 6,370-parameter MLP trains 10 to 20 %
+  /// faster with it, a 478,410-parameter one about 30 % slower (bench/RESULTS.md).
   /// Ignored on CUDA, where the whole set lives on the device; ignored with a logged warning
   /// when the process may run on fewer than 2 CPUs (its affinity mask).
   TORCH_ARG(bool, prefetch) = false;
