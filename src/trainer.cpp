@@ -95,6 +95,9 @@ bool use_prefetcher(const TrainerOptions& options, const torch::Tensor& images) 
                  cpus);
     return false;
   }
+  spdlog::debug("prefetch: batches gathered on a background thread, {} intra-op thread(s) "
+                "for the steps",
+                std::max(1, torch::get_num_threads() - 1));
   return true;
 }
 

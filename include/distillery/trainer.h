@@ -57,12 +57,13 @@ struct TrainerOptions {
   /// teacher must see the same jittered batch, so distillation runs it online.
   TORCH_ARG(int64_t, jitter_pixels) = 0;
   /// Gather the next batch's rows on a background thread while the current step trains
-  /// (data::RowPrefetcher); the batches and the results are the same either way for a given
-  /// intra-op thread count. The thread takes a core of its own: during each epoch's steps the
+  /// (data::RowPrefetcher). The batches are the same either way, and so are the trained
+  /// weights when the intra-op thread counts match (prefetch with `threads` N against no
+  /// prefetch with N - 1). The thread takes a core of its own: during each epoch's steps the
   /// intra-op pool runs one thread fewer (`threads`, or LibTorch's default, minus 1), and the
   /// count is put back for evaluation and afterwards. With 1 intra-op thread the background
   /// thread comes on top. Worth it for a small student, whose step is too short to hide the
-  /// memory latency of 128 scattered rows: on 2 cores a 6,370-parameter MLP trains 10 to 20 %
+  /// memory latency of 128 scattered rows: on 2 cores a 6,370-parameter MLP trains 9 to 20 %
   /// faster with it, a 478,410-parameter one about 30 % slower (bench/RESULTS.md).
   /// Ignored on CUDA, where the whole set lives on the device; ignored with a logged warning
   /// when the process may run on fewer than 2 CPUs (its affinity mask).
