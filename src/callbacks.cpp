@@ -60,6 +60,7 @@ void MetricsJsonl::on_epoch_end(const EpochMetrics& m) {
                                {"train_loss", m.train_loss},
                                {"learning_rate", m.learning_rate},
                                {"seconds", m.seconds},
+                               {"data_seconds", m.data_seconds},
                                {"samples_per_second", m.samples_per_second},
                                {"test_errors", m.test.errors},
                                {"test_examples", m.test.examples},

@@ -132,6 +132,7 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
     const auto epoch_start = Clock::now();
     auto loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
     int64_t batch = 0, seen = 0;
+    double epoch_data_seconds = 0;
     std::optional<OneThreadFewer> make_room;  // the steps leave a core to the prefetcher
     if (prefetcher) make_room.emplace();
     auto indices = sampler.next();
@@ -151,7 +152,7 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
       }
       const auto inputs =
           data::random_translate(rows, options.jitter_pixels(), jitter_generator);
-      result.data_seconds += seconds_since(data_start);
+      epoch_data_seconds += seconds_since(data_start);
       set_rate(*optimizer, scheduled_rate(options, step, total_steps, steps_per_epoch));
       const auto logits = model->forward(inputs);  // [B, C]
       const auto loss = batch_loss(logits, inputs, device_indices);
@@ -172,6 +173,7 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
     make_room.reset();  // evaluation gets every intra-op thread
     const double epoch_seconds = seconds_since(epoch_start);
     result.train_seconds += epoch_seconds;
+    result.data_seconds += epoch_data_seconds;
     const double mean_loss = loss_sum.item<double>() / batch;
     if (!std::isfinite(mean_loss)) {
       std::ostringstream message;
@@ -188,6 +190,7 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
     metrics.train_loss = mean_loss;
     metrics.learning_rate = scheduled_rate(options, step, total_steps, steps_per_epoch);
     metrics.seconds = epoch_seconds;
+    metrics.data_seconds = epoch_data_seconds;
     metrics.samples_per_second = seen / std::max(epoch_seconds, 1e-9);
     metrics.test = evaluate([&](const torch::Tensor& x) { return model->forward(x); }, test_set,
                             options.eval_batch_size(), device);

@@ -17,6 +17,8 @@ TEST(MetricsJsonl, AppendsOneCompleteObjectPerEpoch) {
   m.test.errors = 12;
   m.test.examples = 100;
   m.test.accuracy = 0.88;
+  m.seconds = 2.0;
+  m.data_seconds = 0.25;
   for (int epoch = 1; epoch <= 2; ++epoch) {
     m.epoch = epoch;
     m.train_loss = 1.0 / epoch;
@@ -32,6 +34,8 @@ TEST(MetricsJsonl, AppendsOneCompleteObjectPerEpoch) {
     EXPECT_EQ(j.at("epoch"), count);
     EXPECT_DOUBLE_EQ(j.at("train_loss").get<double>(), 1.0 / count);
     EXPECT_EQ(j.at("test_errors"), 12);
+    EXPECT_DOUBLE_EQ(j.at("seconds").get<double>(), 2.0);
+    EXPECT_DOUBLE_EQ(j.at("data_seconds").get<double>(), 0.25);
   }
   EXPECT_EQ(count, 2);
 }

@@ -49,9 +49,16 @@ TEST_F(TrainerTest, SupervisedTrainingReachesNinetyFivePercent) {
   EXPECT_LT(result.history.back().train_loss, result.history.front().train_loss);
   EXPECT_NEAR(result.history.back().learning_rate, 0.0, 1e-12);  // cosine ends at 0
   EXPECT_FALSE(model->is_training());
-  // The time spent obtaining batches is part of the training time.
+  // The time spent obtaining batches is part of the training time, epoch by epoch.
   EXPECT_GT(result.data_seconds, 0.0);
   EXPECT_LT(result.data_seconds, result.train_seconds);
+  double data_seconds = 0;
+  for (const auto& epoch : result.history) {
+    EXPECT_GT(epoch.data_seconds, 0.0);
+    EXPECT_LT(epoch.data_seconds, epoch.seconds);
+    data_seconds += epoch.data_seconds;
+  }
+  EXPECT_DOUBLE_EQ(data_seconds, result.data_seconds);
 }
 
 TEST_F(TrainerTest, SameSeedGivesIdenticalWeights) {

@@ -96,6 +96,8 @@ struct EpochMetrics {
   double train_loss = 0;   ///< mean training objective over the epoch's batches
   double learning_rate = 0;  ///< learning rate at the end of the epoch
   double seconds = 0;      ///< wall time of the epoch's training steps (excludes evaluation)
+  /// Part of `seconds` the steps spent obtaining their batch (see TrainResult::data_seconds).
+  double data_seconds = 0;
   double samples_per_second = 0;  ///< training throughput over the epoch
   EvalResult test;         ///< evaluation on the test set after the epoch
 };
