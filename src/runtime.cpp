@@ -2,9 +2,13 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
+#endif
+#if defined(__linux__)
+#include <sched.h>
 #endif
 
 namespace distillery {
@@ -24,6 +28,15 @@ bool retain_freed_memory() noexcept {
 #endif
   });
   return applied;
+}
+
+int64_t available_cpus() noexcept {
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+#endif
+  return std::thread::hardware_concurrency();
 }
 
 }  // namespace distillery

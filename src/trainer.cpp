@@ -3,17 +3,12 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
-#if defined(__linux__)
-#include <sched.h>
-#endif
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 
 #include "distillery/data/prefetcher.h"
 #include "distillery/optim.h"
@@ -75,16 +70,6 @@ class OneThreadFewer {
  private:
   int previous_;
 };
-
-// CPUs this process may run on: its affinity mask (taskset, cpusets) where there is one.
-int64_t available_cpus() {
-#if defined(__linux__)
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
-#endif
-  return std::thread::hardware_concurrency();
-}
 
 bool use_prefetcher(const TrainerOptions& options, const torch::Tensor& images) {
   if (!options.prefetch() || !images.device().is_cpu()) return false;

@@ -5,7 +5,6 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
-#include <thread>
 #include <utility>
 
 #include "distillery/models.h"
@@ -29,6 +28,17 @@ dd::Dataset blobs(int64_t per_class, uint64_t seed) {
   set.num_classes = 4;
   return set;
 }
+
+// Records the intra-op thread count seen during the steps and after evaluation.
+struct ThreadCount : distillery::Callback {
+  int during = 0, after = 0;
+  void on_batch_end(const distillery::BatchProgress&) override {
+    during = torch::get_num_threads();
+  }
+  void on_epoch_end(const distillery::EpochMetrics&) override {
+    after = torch::get_num_threads();
+  }
+};
 
 class TrainerTest : public ::testing::Test {
  protected:
@@ -75,17 +85,7 @@ TEST_F(TrainerTest, SameSeedGivesIdenticalWeights) {
 }
 
 TEST_F(TrainerTest, PrefetchGivesTheSameRunAtTheSameIntraOpThreadCount) {
-  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "prefetch needs 2 hardware threads";
-  // Records the intra-op thread count seen during the steps and after evaluation.
-  struct ThreadCount : distillery::Callback {
-    int during = 0, after = 0;
-    void on_batch_end(const distillery::BatchProgress&) override {
-      during = torch::get_num_threads();
-    }
-    void on_epoch_end(const distillery::EpochMetrics&) override {
-      after = torch::get_num_threads();
-    }
-  };
+  if (distillery::available_cpus() < 2) GTEST_SKIP() << "prefetch needs 2 CPUs";
   auto run = [&](bool prefetch, int64_t threads) {
     torch::manual_seed(5);
     auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}).dropout(0.2), input, 4);
@@ -123,12 +123,7 @@ TEST_F(TrainerTest, PrefetchIsIgnoredOnASingleCpu) {
     }
   }
   ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);  // as under `taskset -c 0`
-  struct ThreadCount : distillery::Callback {
-    int during = 0;
-    void on_batch_end(const distillery::BatchProgress&) override {
-      during = torch::get_num_threads();
-    }
-  };
+  EXPECT_EQ(distillery::available_cpus(), 1);
   auto count = std::make_shared<ThreadCount>();
   auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}), input, 4);
   distillery::train_supervised(model, train, test, options.epochs(1).threads(2).prefetch(true),

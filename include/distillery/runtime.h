@@ -1,6 +1,8 @@
 #pragma once
 /// @file runtime.h
-/// Process-wide settings that make CPU training fast.
+/// Process-wide settings that make CPU training fast, and the CPUs the process may use.
+
+#include <cstdint>
 
 namespace distillery {
 
@@ -22,5 +24,11 @@ namespace distillery {
 /// MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES is set) and on C libraries other than glibc.
 /// @returns whether the settings were applied (now or by an earlier call). Never throws.
 bool retain_freed_memory() noexcept;
+
+/// Number of CPUs the calling thread may run on: the size of its affinity mask on Linux (so
+/// `taskset` and cpusets count; CPU quotas of containers do not), elsewhere
+/// std::thread::hardware_concurrency() (0 when unknown). TrainerOptions::prefetch needs 2.
+/// Never throws.
+int64_t available_cpus() noexcept;
 
 }  // namespace distillery

@@ -66,7 +66,7 @@ struct TrainerOptions {
   /// memory latency of 128 scattered rows: on 2 cores a 6,370-parameter MLP trains 9 to 20 %
   /// faster with it, a 478,410-parameter one about 30 % slower (bench/RESULTS.md).
   /// Ignored on CUDA, where the whole set lives on the device; ignored with a logged warning
-  /// when the process may run on fewer than 2 CPUs (its affinity mask).
+  /// when the process may run on fewer than 2 CPUs (available_cpus(), runtime.h).
   TORCH_ARG(bool, prefetch) = false;
 };
 
