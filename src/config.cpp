@@ -2,21 +2,36 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
+#include "config_readers.h"
 #include "distillery/io.h"
 #include "distillery/models.h"
 
 namespace distillery {
+namespace detail {
 namespace {
 
-constexpr int kMaxNesting = 64;
 constexpr double kMinTemperature = 0.01;
 constexpr double kMaxTemperature = 1e4;
 
+// Builds the model once so that bad architecture options fail at load time, with the key.
+nlohmann::json read_model_spec(ObjectReader& r) {
+  const auto& spec = r.object("model");
+  try {
+    build_model(spec, InputShape{}, 10, r.where("model"));
+  } catch (const c10::Error& e) {
+    throw ConfigError(r.where("model") + ": " + e.what_without_backtrace());
+  }
+  return spec;
+}
+
+}  // namespace
+
 TrainerOptions read_training(ObjectReader& parent, const std::string& key,
-                             const TrainerOptions& defaults = TrainerOptions()) {
+                             const TrainerOptions& defaults) {
   ObjectReader r(parent.object(key), parent.where(key));
   TrainerOptions o = defaults;
   o.epochs(r.get("epochs", o.epochs()));
@@ -55,23 +70,13 @@ nlohmann::json training_to_json(const TrainerOptions& o) {
           {"prefetch", o.prefetch()}};
 }
 
-// Builds the model once so that bad architecture options fail at load time, with the key.
-nlohmann::json read_model_spec(ObjectReader& r) {
-  const auto& spec = r.object("model");
-  try {
-    build_model(spec, InputShape{}, 10, r.where("model"));
-  } catch (const c10::Error& e) {
-    throw ConfigError(r.where("model") + ": " + e.what_without_backtrace());
-  }
-  return spec;
-}
-
 TeacherConfig read_teacher(const nlohmann::json& json, const std::string& path, uint64_t seed,
                            bool allow_members) {
   ObjectReader r(json, path);
   TeacherConfig t;
   t.seed = static_cast<uint64_t>(r.get<int64_t>("seed", static_cast<int64_t>(seed)));
   t.weights = r.get<std::string>("weights", "");
+  t.weights_key = r.get<std::string>("weights_key", "");
   t.checkpoint = r.get<std::string>("checkpoint", "");
   t.torchscript = r.get<std::string>("torchscript", "");
   const bool has_model = r.has("model");
@@ -81,6 +86,9 @@ TeacherConfig read_teacher(const nlohmann::json& json, const std::string& path, 
   if (sources != 1) {
     throw ConfigError(path + ": give exactly one of \"model\" (to train, or with \"weights\"), "
                              "\"checkpoint\", \"torchscript\" or \"members\"");
+  }
+  if (!t.weights_key.empty() && t.weights.empty()) {
+    throw ConfigError(r.where("weights_key") + ": needs \"weights\", the state dict file to read");
   }
   if (!t.weights.empty() && !has_model) {
     throw ConfigError(r.where("weights") + ": needs \"model\", the architecture to load into");
@@ -122,6 +130,7 @@ nlohmann::json teacher_to_json(const TeacherConfig& t) {
     out["model"] = t.model;
     if (!t.weights.empty()) {
       out["weights"] = t.weights;
+      if (!t.weights_key.empty()) out["weights_key"] = t.weights_key;
     } else {
       out["training"] = training_to_json(t.training);
       out["seed"] = t.seed;
@@ -130,46 +139,37 @@ nlohmann::json teacher_to_json(const TeacherConfig& t) {
   return out;
 }
 
+void check_temperature_and_alpha(const KDLossOptions& loss, const std::string& section) {
+  const double t = loss.temperature(), a = loss.alpha();
+  if (!(t >= kMinTemperature && t <= kMaxTemperature)) {
+    throw ConfigError(section + ".temperature: must be in [0.01, 10000], got " + std::to_string(t));
+  }
+  if (!(a >= 0 && a <= 1)) {
+    throw ConfigError(section + ".alpha: must be in [0, 1], got " + std::to_string(a));
+  }
+}
+
+int64_t read_bounded(ObjectReader& r, const std::string& key, int64_t fallback, int64_t low,
+                     int64_t high) {
+  const auto value = r.get(key, fallback);
+  if (value < low || value > high) {
+    throw ConfigError(r.where(key) + ": must be in [" + std::to_string(low) + ", " +
+                      std::to_string(high) + "], got " + std::to_string(value));
+  }
+  return value;
+}
+
+}  // namespace detail
+
+namespace {
+
+using namespace detail;
+
 void apply_runtime(TeacherConfig& t, int64_t threads, const std::string& device) {
   t.training.seed(t.seed).threads(threads).device(device);
   for (auto& m : t.members) apply_runtime(m, threads, device);
 }
 
-// The nlohmann parser nests without bound; refuse absurd nesting before parsing.
-void check_nesting(const std::string& text, const std::string& source) {
-  int depth = 0, line = 1;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (c == '\n') ++line;
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    if (c == '[' || c == '{') {
-      if (++depth > kMaxNesting) {
-        throw ConfigError(source + ": JSON nested deeper than " + std::to_string(kMaxNesting) +
-                          " levels at line " + std::to_string(line));
-      }
-    }
-    if (c == ']' || c == '}') --depth;
-  }
-}
-
-std::pair<int, int> line_and_column(const std::string& text, std::size_t byte) {
-  int line = 1, column = 1;
-  for (std::size_t i = 0; i < std::min(byte, text.size()); ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      column = 1;
-    } else {
-      ++column;
-    }
-  }
-  return {line, column};
-}
 
 DataConfig read_data(ObjectReader& root) {
   ObjectReader d(root.object("data"), "data");
@@ -203,16 +203,6 @@ DataConfig read_data(ObjectReader& root) {
   return c;
 }
 
-void check_temperature_and_alpha(const KDLossOptions& loss, const std::string& section) {
-  const double t = loss.temperature(), a = loss.alpha();
-  if (!(t >= kMinTemperature && t <= kMaxTemperature)) {
-    throw ConfigError(section + ".temperature: must be in [0.01, 10000], got " + std::to_string(t));
-  }
-  if (!(a >= 0 && a <= 1)) {
-    throw ConfigError(section + ".alpha: must be in [0, 1], got " + std::to_string(a));
-  }
-}
-
 DistillationConfig read_distillation(ObjectReader& root) {
   ObjectReader k(root.object("distillation"), "distillation");
   DistillationConfig c;
@@ -227,155 +217,67 @@ DistillationConfig read_distillation(ObjectReader& root) {
   return c;
 }
 
-constexpr int64_t kClasses = 10;  // both IDX data sets (MNIST, Fashion-MNIST) have 10 classes
-
-// An integer option of `r` that must lie in [low, high].
-int64_t read_bounded(ObjectReader& r, const std::string& key, int64_t fallback, int64_t low,
-                     int64_t high) {
-  const auto value = r.get(key, fallback);
-  if (value < low || value > high) {
-    throw ConfigError(r.where(key) + ": must be in [" + std::to_string(low) + ", " +
-                      std::to_string(high) + "], got " + std::to_string(value));
+// The name labels the run and makes the default out_dir runs/<name>: it must stay a plain name.
+void check_name(const std::string& name) {
+  const bool control = std::any_of(name.begin(), name.end(),
+                                   [](char ch) { return static_cast<unsigned char>(ch) < 0x20; });
+  if (name.empty() || name == "." || name == ".." ||
+      name.find_first_of("/\\") != std::string::npos || control) {
+    throw ConfigError("name: must be a plain, non-empty name without '/', '\\' or control "
+                      "characters, and not \".\" or \"..\" (the default out_dir is runs/<name>); "
+                      "got " + nlohmann::json(name).dump());
   }
-  return value;
 }
 
-SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, uint64_t seed) {
-  SpecialistsConfig c;
-  if (!root.has("generalist")) {
-    throw ConfigError("generalist: required key is missing (the model whose classes the "
-                      "specialists split, e.g. {\"model\": {...}, \"training\": {...}} or "
-                      "{\"checkpoint\": \"generalist.pt\"})");
+// "teacher", "student" and "distillation" of `distillery run`.
+void read_distillation_sections(ObjectReader& r, ExperimentConfig& c) {
+  if (!r.has("teacher")) throw ConfigError("teacher: required key is missing");
+  c.teacher = read_teacher(r.object("teacher"), "teacher", c.seed, /*allow_members=*/true);
+  ObjectReader s(r.object("student"), "student");
+  if (!s.has("model")) {
+    throw ConfigError("student.model: required key is missing (e.g. {\"architecture\": "
+                      "\"mlp\", \"hidden\": [800, 800]})");
   }
-  c.generalist = read_teacher(root.object("generalist"), "generalist", seed,
-                              /*allow_members=*/false);
-  if (!c.generalist.torchscript.empty()) {
-    throw ConfigError("generalist.torchscript: the specialists copy the generalist's weights, so "
-                      "it must be a distillery model: give \"model\" (to train, or with "
-                      "\"weights\") or \"checkpoint\"");
-  }
-  const auto& json = root.object("specialists");
-  ObjectReader s(json, "specialists");
-  auto& k = c.clustering;
-  const bool has_clusters = s.has("clusters");
-  // One cluster would hold every class, leaving its specialist no dustbin.
-  k.clusters(read_bounded(s, "clusters", k.clusters(), 2, kClasses));
-  k.restarts(read_bounded(s, "restarts", k.restarts(), 1, 10000));
-  k.min_subset_size(read_bounded(s, "min_subset_size", k.min_subset_size(), 1, kClasses - 1));
-  k.max_iterations(read_bounded(s, "kmeans_iterations", k.max_iterations(), 1, 1000000));
-  k.standardize(s.get("standardize", k.standardize()));
-  k.seed(seed);
-  if (s.has("subsets")) {
-    if (has_clusters) {
-      throw ConfigError("specialists.clusters: give either \"clusters\" (to find the subsets) "
-                        "or \"subsets\" (by hand), not both");
-    }
-    const auto& given = json.at("subsets");
-    try {
-      if (given.is_string()) {
-        c.subsets_file = given.get<std::string>();
-        if (c.subsets_file.empty()) {
-          throw std::invalid_argument("give an array of class subsets or a non-empty path");
-        }
-        c.subsets = specialists::load_class_subsets(c.subsets_file, kClasses);
-      } else {
-        c.subsets = specialists::class_subsets_from_json(given, kClasses, "subsets");
-      }
-    } catch (const std::exception& e) {
-      throw ConfigError(std::string("specialists.") + (given.is_string() ? "subsets: " : "") +
-                        e.what());
-    }
-  }
-  c.cluster_on = s.get<std::string>("cluster_on", data.heldout > 0 ? "heldout" : "train");
-  if (c.cluster_on != "heldout" && c.cluster_on != "train") {
-    throw ConfigError("specialists.cluster_on: must be \"heldout\" or \"train\", got \"" +
-                      c.cluster_on + "\"");
-  }
-  if (c.subsets.empty() && c.cluster_on == "heldout" && data.heldout < 2) {
-    throw ConfigError("specialists.cluster_on: \"heldout\" needs data.heldout >= 2 (e.g. 5000)");
-  }
-  c.training = read_training(s, "training", c.training);
-  if (c.training.batch_size() < 2) {
-    throw ConfigError("specialists.training.batch_size: must be >= 2 (half of each batch is from "
-                      "the specialist's classes), got " + std::to_string(c.training.batch_size()));
-  }
-  if (c.training.jitter_pixels() != 0) {
-    throw ConfigError("specialists.training.jitter_pixels: must be 0 for specialists (their soft "
-                      "targets are the generalist's logits on unjittered images)");
-  }
-  c.loss.temperature(s.get("temperature", c.loss.temperature()));
-  c.loss.alpha(s.get("alpha", c.loss.alpha()));
-  check_temperature_and_alpha(c.loss, "specialists");
-  const auto prior = s.get<std::string>("soft_target_prior", "sampled");
-  if (prior != "sampled" && prior != "natural") {
-    throw ConfigError("specialists.soft_target_prior: must be \"sampled\" or \"natural\", got \"" +
-                      prior + "\"");
-  }
-  c.soft_target_prior = prior == "natural" ? specialists::SoftTargetPrior::kNatural
-                                           : specialists::SoftTargetPrior::kSampled;
-  auto& i = c.inference;
-  i.top_n(read_bounded(s, "top_n", i.top_n(), 1, kClasses));
-  i.max_iterations(read_bounded(s, "max_iterations", i.max_iterations(), 1, 1000000));
-  i.tolerance(s.get("tolerance", i.tolerance()));
-  if (!(i.tolerance() > 0 && i.tolerance() < 1)) {
-    throw ConfigError("specialists.tolerance: must be in (0, 1), got " +
-                      nlohmann::json(i.tolerance()).dump());
-  }
-  const auto method = s.get<std::string>("method", "multiplicative");
-  if (method != "multiplicative" && method != "gradient") {
-    throw ConfigError("specialists.method: must be \"multiplicative\" or \"gradient\", got \"" +
-                      method + "\"");
-  }
-  i.method(method == "gradient" ? specialists::CombineMethod::kGradient
-                                : specialists::CombineMethod::kMultiplicative);
+  c.student.model = read_model_spec(s);
+  c.student.training = read_training(s, "training");
+  c.student.scratch = s.get("scratch", c.student.scratch);
   s.finish();
-  return c;
+  c.distillation = read_distillation(r);
+  const auto& stored = c.distillation.soft_targets;
+  const auto jitter = c.student.training.jitter_pixels();
+  if (jitter > 0 && stored != "auto" && stored != "online") {
+    throw ConfigError("distillation.soft_targets: a file of stored soft targets cannot be used "
+                      "with student.training.jitter_pixels = " + std::to_string(jitter) +
+                      " (the teacher must see every jittered image); use \"online\", or "
+                      "\"auto\", which runs the teacher online for jittered images");
+  }
 }
 
-nlohmann::json specialists_to_json(const SpecialistsConfig& c) {
-  nlohmann::json out = {
-      {"restarts", c.clustering.restarts()},
-      {"min_subset_size", c.clustering.min_subset_size()},
-      {"kmeans_iterations", c.clustering.max_iterations()},
-      {"standardize", c.clustering.standardize()},
-      {"cluster_on", c.cluster_on},
-      {"training", training_to_json(c.training)},
-      {"temperature", c.loss.temperature()},
-      {"alpha", c.loss.alpha()},
-      {"soft_target_prior",
-       c.soft_target_prior == specialists::SoftTargetPrior::kNatural ? "natural" : "sampled"},
-      {"top_n", c.inference.top_n()},
-      {"method", c.inference.method() == specialists::CombineMethod::kGradient ? "gradient"
-                                                                                 : "multiplicative"},
-      {"max_iterations", c.inference.max_iterations()},
-      {"tolerance", c.inference.tolerance()}};
-  if (c.subsets.empty()) {
-    out["clusters"] = c.clustering.clusters();
-  } else {
-    out["subsets"] = c.subsets;
+// Threads, device and seeds from the top level reach every trainer.
+void apply_runtime(ExperimentConfig& c) {
+  c.student.training.seed(c.seed).threads(c.threads).device(c.device);
+  apply_runtime(c.teacher, c.threads, c.device);
+  if (c.specialists) {
+    apply_runtime(c.specialists->generalist, c.threads, c.device);
+    c.specialists->training.seed(c.seed).threads(c.threads).device(c.device);
   }
-  return out;
+  try {
+    validate(c.student.training);
+  } catch (const c10::Error& e) {
+    const std::string key = std::string(e.msg()).rfind("threads", 0) == 0 ? "threads" : "device";
+    throw ConfigError(key + ": " + e.what_without_backtrace());
+  }
 }
 
 }  // namespace
 
 ExperimentConfig parse_config(const std::string& text, const std::string& source) {
-  check_nesting(text, source);
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    const auto [line, column] = line_and_column(text, e.byte == 0 ? 0 : e.byte - 1);
-    throw ConfigError(source + ": malformed JSON at line " + std::to_string(line) +
-                      ", column " + std::to_string(column) + ": " + e.what());
-  } catch (const nlohmann::json::exception& e) {
-    throw ConfigError(source + ": unreadable JSON (" + e.what() +
-                      "); numbers must fit in a 64-bit integer or double");
-  }
+  const auto json = parse_json_strict(text, source);
   try {
     ExperimentConfig c;
     ObjectReader r(json, "");
     c.name = r.get("name", c.name);
+    check_name(c.name);
     c.out_dir = r.get("out_dir", "runs/" + c.name);
     if (c.out_dir.empty()) throw ConfigError("out_dir: must not be empty");
     const auto seed = r.get<int64_t>("seed", 0);
@@ -390,33 +292,9 @@ ExperimentConfig parse_config(const std::string& text, const std::string& source
                         "only used by `distillery specialists`");
     }
     c.has_distillation = !c.specialists || r.has("teacher") || r.has("student");
-    if (c.has_distillation) {
-      if (!r.has("teacher")) throw ConfigError("teacher: required key is missing");
-      c.teacher = read_teacher(r.object("teacher"), "teacher", c.seed, /*allow_members=*/true);
-      ObjectReader s(r.object("student"), "student");
-      if (!s.has("model")) {
-        throw ConfigError("student.model: required key is missing (e.g. {\"architecture\": "
-                          "\"mlp\", \"hidden\": [800, 800]})");
-      }
-      c.student.model = read_model_spec(s);
-      c.student.training = read_training(s, "training");
-      c.student.scratch = s.get("scratch", c.student.scratch);
-      s.finish();
-      c.distillation = read_distillation(r);
-    }
+    if (c.has_distillation) read_distillation_sections(r, c);
     r.finish();
-    c.student.training.seed(c.seed).threads(c.threads).device(c.device);
-    apply_runtime(c.teacher, c.threads, c.device);
-    if (c.specialists) {
-      apply_runtime(c.specialists->generalist, c.threads, c.device);
-      c.specialists->training.seed(c.seed).threads(c.threads).device(c.device);
-    }
-    try {
-      validate(c.student.training);
-    } catch (const c10::Error& e) {
-      const std::string key = std::string(e.msg()).rfind("threads", 0) == 0 ? "threads" : "device";
-      throw ConfigError(key + ": " + e.what_without_backtrace());
-    }
+    apply_runtime(c);
     return c;
   } catch (const ConfigError& e) {
     throw ConfigError(source + ": " + e.what());
@@ -434,7 +312,9 @@ ExperimentConfig load_config(const std::string& path) {
   } catch (const std::runtime_error& e) {
     throw ConfigError(e.what());
   }
-  return parse_config(text, path);
+  auto config = parse_config(text, path);
+  config.config_file = path;
+  return config;
 }
 
 nlohmann::json to_json(const ExperimentConfig& c) {

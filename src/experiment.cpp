@@ -12,6 +12,7 @@
 #include "distillery/fingerprint.h"
 #include "distillery/io.h"
 #include "distillery/models.h"
+#include "distillery/output_dir.h"
 #include "distillery/soft_targets.h"
 #include "distillery/teacher.h"
 #include "run_support.h"
@@ -22,63 +23,85 @@ namespace {
 
 using detail::BuiltTeacher;
 using detail::Callbacks;
-using detail::RunOutputs;
 using detail::build_teacher;
+using detail::save_teacher;
 using detail::check_teacher_classes;
 using detail::report_for;
 using detail::shape_of;
 using detail::shape_text;
 using detail::with_metrics_file;
 
+constexpr const char* kSoftTargetsFile = "soft_targets.bin";
+
+// Reads a file of stored soft targets given by path (distillation.soft_targets) and checks it
+// against the transfer set, before anything trains; nullopt for "auto" and "online".
+std::optional<SoftTargets> preload_soft_targets(const ExperimentConfig& c,
+                                                const data::Dataset& transfer) {
+  const auto& setting = c.distillation.soft_targets;
+  if (setting == "auto" || setting == "online") return std::nullopt;
+  std::error_code ec;
+  if (!fs::exists(setting, ec)) {
+    throw std::runtime_error("distillation.soft_targets: " + setting + " does not exist (relative "
+                             "paths are resolved against the working directory, " +
+                             fs::current_path(ec).string() +
+                             "); create it with `distillery soft-targets`");
+  }
+  try {
+    auto stored = load_soft_targets(setting);
+    // The teacher is checked once it is built; the data can be checked now.
+    check_soft_targets(stored, setting, stored.teacher_fingerprint,
+                       fingerprint_transfer_set(transfer));
+    return stored;
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string("distillation.soft_targets: ") + e.what());
+  }
+}
+
 // Resolves distillation.soft_targets into stored soft targets, or nullopt for online.
-// `mode_out` says what happened: "stored", "computed" or "online".
+// `mode_out` says what happened: "stored", "computed" or "online". `preloaded` is the file
+// given by path (see preload_soft_targets); in "auto" mode the file is read from out_dir, and
+// one computed here is staged with the outputs.
 std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teacher& teacher,
                                                const data::Dataset& transfer,
-                                               const std::string& default_path,
-                                               std::string& mode_out) {
+                                               std::optional<SoftTargets> preloaded,
+                                               OutputDirectory& out, std::string& mode_out) {
   const auto& setting = c.distillation.soft_targets;
-  const bool jitter = c.student.training.jitter_pixels() > 0;
-  if (setting == "online" || (setting == "auto" && jitter)) {
+  if (setting == "online" || (setting == "auto" && c.student.training.jitter_pixels() > 0)) {
     mode_out = "online";
     if (setting == "auto") spdlog::info("soft targets: teacher online (the transfer set is jittered)");
     return std::nullopt;
   }
-  const bool automatic = setting == "auto";
-  const std::string path = automatic ? default_path : setting;
   const auto teacher_fp = teacher->fingerprint();
   const auto transfer_fp = fingerprint_transfer_set(transfer);
+  mode_out = "stored";
+  if (preloaded) {
+    try {
+      check_soft_targets(*preloaded, setting, teacher_fp, transfer_fp);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string("distillation.soft_targets: ") + e.what());
+    }
+    spdlog::info("soft targets: read {}", setting);
+    return preloaded;
+  }
+  const std::string path = out.final_path(kSoftTargetsFile);
   if (fs::exists(path)) {
     try {
       auto stored = load_soft_targets(path);
       check_soft_targets(stored, path, teacher_fp, transfer_fp);
-      mode_out = "stored";
+      out.protect(path);  // reused: this run's input, kept as it is
       spdlog::info("soft targets: read {}", path);
       return stored;
     } catch (const std::runtime_error& e) {
-      if (!automatic) throw std::runtime_error(std::string("distillation.soft_targets: ") + e.what());
       spdlog::warn("soft targets: {}; recomputing", e.what());
     }
-  } else if (!automatic) {
-    throw std::runtime_error("distillation.soft_targets: " + path +
-                             " does not exist; create it with `distillery soft-targets`");
   }
   spdlog::info("soft targets: running the teacher over {} transfer-set images", transfer.size());
   auto computed = compute_soft_targets(teacher, transfer, c.student.training.eval_batch_size(),
                                        torch::Device(c.device));
-  save_soft_targets(path, computed);
+  save_soft_targets(out.path(kSoftTargetsFile), computed);
   mode_out = "computed";
-  spdlog::info("soft targets: computed and stored in {}", path);
+  spdlog::info("soft targets: computed, stored in {} when the run succeeds", path);
   return computed;
-}
-
-void save_teacher(BuiltTeacher& built, const RunOutputs& out, InputShape input, int64_t classes) {
-  for (std::size_t i = 0; i < built.nets.size(); ++i) {
-    const auto name = built.nets.size() == 1 && built.specs.size() == 1 && !built.has_torchscript &&
-                              built.teacher->num_members() == 1
-                          ? std::string("teacher.pt")
-                          : "teacher_member_" + std::to_string(i) + ".pt";
-    save_model(out.path(name), built.nets[i], built.specs[i], input, classes);
-  }
 }
 
 bool teacher_needs_training(const TeacherConfig& t) {
@@ -100,6 +123,55 @@ void require_distillation(const ExperimentConfig& c) {
 torch::nn::Sequential fresh_student(const ExperimentConfig& c, InputShape input, int64_t classes) {
   torch::manual_seed(c.seed);
   return build_model(c.student.model, input, classes, "student.model");
+}
+
+ModelReport train_scratch_student(const ExperimentConfig& c, const ExperimentData& d,
+                                  const Callbacks& callbacks, const OutputDirectory& out) {
+  const auto input = shape_of(d.train);
+  auto scratch = fresh_student(c, input, d.train.num_classes);
+  spdlog::info("student: {} ({} parameters)", c.student.model.dump(), count_parameters(*scratch));
+  const auto run = train_supervised(scratch, d.transfer, d.test, c.student.training,
+                                    "student_scratch", callbacks);
+  save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, d.train.num_classes);
+  return report_for(scratch, d.test, c.student.training, run.train_seconds);
+}
+
+// §3: each omitted class's bias raised by the shift that makes the fewest held-out errors.
+void correct_omitted_classes(const ExperimentConfig& c, const ExperimentData& d,
+                             torch::nn::Sequential& distilled, ExperimentResult& result) {
+  for (const auto k : c.data.omit_classes) {
+    const auto logits =
+        compute_logits([&](const torch::Tensor& x) { return distilled->forward(x); },
+                       d.heldout.images, c.student.training.eval_batch_size(),
+                       torch::Device(c.device));
+    const auto shift = choose_bias_shift(logits, d.heldout.labels, k, default_bias_candidates());
+    shift_class_bias(distilled, k, shift.delta);
+    result.bias_shifts.push_back(shift.delta);
+    spdlog::info("class {}: bias shift {} (held-out errors {} -> {})", k, shift.delta,
+                 shift.errors_before, shift.errors);
+  }
+}
+
+nlohmann::json results_json(const ExperimentConfig& c, const ExperimentResult& result,
+                            bool labeled_transfer) {
+  nlohmann::json results = {
+      {"name", c.name},
+      {"dataset", c.data.dataset},
+      {"distillation",
+       {{"temperature", c.distillation.loss.temperature()},
+        {"alpha", c.distillation.loss.alpha()},
+        {"soft_targets", result.soft_targets},
+        {"unlabeled", !labeled_transfer}}},
+      {"teacher", to_json(result.teacher)},
+      {"student_scratch", result.student_scratch ? to_json(*result.student_scratch)
+                                                 : nlohmann::json(nullptr)},
+      {"student_distilled", to_json(result.student_distilled)}};
+  if (result.student_distilled_corrected) {
+    results["omit_classes"] = c.data.omit_classes;
+    results["bias_shifts"] = result.bias_shifts;
+    results["student_distilled_corrected"] = to_json(*result.student_distilled_corrected);
+  }
+  return results;
 }
 
 }  // namespace
@@ -150,45 +222,40 @@ ExperimentData load_experiment_data(const DataConfig& config) {
 
 ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user_callbacks) {
   require_distillation(c);
+  detail::check_input_files(c);
+  OutputDirectory out(c.out_dir);  // locked before anything is read or written
+  detail::protect_inputs(out, c);
   const auto d = load_experiment_data(c.data);
-  const auto input = shape_of(d.train);
-  const int64_t classes = d.train.num_classes;
-  const torch::Device device(c.device);
-  RunOutputs out(c.out_dir);
-  write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
-  const auto callbacks = with_metrics_file(out.path("metrics.jsonl"), user_callbacks);
-  ExperimentResult result;
-
-  // 1. Teacher.
+  auto transfer = d.transfer;
+  if (c.data.unlabeled) transfer.labels = torch::Tensor();
+  // What can be checked without training is checked first.
   if (!d.train.labeled() && teacher_needs_training(c.teacher)) {
     throw ConfigError("teacher: the training images have no labels file, so the teacher cannot "
                       "be trained here; give a \"checkpoint\", \"torchscript\" or \"weights\"");
   }
-  auto built = build_teacher(c.teacher, d, "teacher", callbacks);
-  check_teacher_classes(built, d, device);
+  auto preloaded = preload_soft_targets(c, transfer);
+  write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
+  const auto callbacks = with_metrics_file(out.path("metrics.jsonl"), user_callbacks);
+  ExperimentResult result;
+
+  // 1. The teacher, and its soft targets on the transfer set (before any student trains).
+  auto built = build_teacher(c.teacher, d, "teacher", callbacks, &out);
+  check_teacher_classes(built, d, torch::Device(c.device));
   result.teacher = report_for(built, d.test, c.student.training);
-  save_teacher(built, out, input, classes);
+  save_teacher(built, out, shape_of(d.train), d.train.num_classes);
+  built.teacher->set_temperature(c.distillation.loss.temperature());
+  const auto soft_targets = obtain_soft_targets(c, built.teacher, transfer, std::move(preloaded),
+                                                out, result.soft_targets);
 
   // 2. Student from scratch on the hard labels of the transfer set (when it has labels).
   if (d.transfer.labeled() && c.student.scratch) {
-    auto scratch = fresh_student(c, input, classes);
-    spdlog::info("student: {} ({} parameters)", c.student.model.dump(), count_parameters(*scratch));
-    const auto scratch_run = train_supervised(scratch, d.transfer, d.test, c.student.training,
-                                              "student_scratch", callbacks);
-    result.student_scratch =
-        report_for(scratch, d.test, c.student.training, scratch_run.train_seconds);
-    save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, classes);
+    result.student_scratch = train_scratch_student(c, d, callbacks, out);
   } else if (c.student.scratch) {
     spdlog::info("student: the transfer set has no labels: no scratch student, soft term only");
   }
 
   // 3. The same student (same initial weights, same batches) distilled from the teacher.
-  auto transfer = d.transfer;
-  if (c.data.unlabeled) transfer.labels = torch::Tensor();
-  built.teacher->set_temperature(c.distillation.loss.temperature());
-  const auto soft_targets = obtain_soft_targets(
-      c, built.teacher, transfer, out.final_path("soft_targets.bin"), result.soft_targets);
-  auto distilled = fresh_student(c, input, classes);
+  auto distilled = fresh_student(c, shape_of(d.train), d.train.num_classes);
   const auto distilled_run =
       soft_targets ? distill(distilled, *soft_targets, transfer, d.test, c.student.training,
                              c.distillation.loss, "student_distilled", callbacks)
@@ -196,46 +263,20 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
                              c.distillation.loss, "student_distilled", callbacks);
   result.student_distilled =
       report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
-  save_model(out.path("student_distilled.pt"), distilled, c.student.model, input, classes);
+  save_model(out.path("student_distilled.pt"), distilled, c.student.model, shape_of(d.train),
+             d.train.num_classes);
 
   // 4. §3: raise the bias of each omitted class by the shift that is best on held-out data.
   if (!c.data.omit_classes.empty()) {
-    for (const auto k : c.data.omit_classes) {
-      const auto logits = compute_logits([&](const torch::Tensor& x) { return distilled->forward(x); },
-                                         d.heldout.images, c.student.training.eval_batch_size(),
-                                         device);
-      const auto shift = choose_bias_shift(logits, d.heldout.labels, k, default_bias_candidates());
-      shift_class_bias(distilled, k, shift.delta);
-      result.bias_shifts.push_back(shift.delta);
-      spdlog::info("class {}: bias shift {} (held-out errors {} -> {})", k, shift.delta,
-                   shift.errors_before, shift.errors);
-    }
+    correct_omitted_classes(c, d, distilled, result);
     result.student_distilled_corrected =
         report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
-    save_model(out.path("student_distilled_corrected.pt"), distilled, c.student.model, input,
-               classes);
+    save_model(out.path("student_distilled_corrected.pt"), distilled, c.student.model,
+               shape_of(d.train), d.train.num_classes);
   }
-
-  nlohmann::json results = {
-      {"name", c.name},
-      {"dataset", c.data.dataset},
-      {"distillation",
-       {{"temperature", c.distillation.loss.temperature()},
-        {"alpha", c.distillation.loss.alpha()},
-        {"soft_targets", result.soft_targets},
-        {"unlabeled", !transfer.labeled()}}},
-      {"teacher", to_json(result.teacher)},
-      {"student_scratch", result.student_scratch ? to_json(*result.student_scratch)
-                                                 : nlohmann::json(nullptr)},
-      {"student_distilled", to_json(result.student_distilled)}};
-  if (result.student_distilled_corrected) {
-    results["omit_classes"] = c.data.omit_classes;
-    results["bias_shifts"] = result.bias_shifts;
-    results["student_distilled_corrected"] = to_json(*result.student_distilled_corrected);
-  }
-  write_file_atomic(out.path("results.json"), results.dump(2) + "\n");
-  out.commit({"teacher_member_", "teacher.pt", "student_scratch.pt",
-              "student_distilled_corrected.pt"});
+  write_file_atomic(out.path("results.json"),
+                    results_json(c, result, transfer.labeled()).dump(2) + "\n");
+  out.commit();
   return result;
 }
 
@@ -254,10 +295,12 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
   }
   const auto& spec = teacher ? c.teacher.model : c.student.model;
   const auto& training = teacher ? c.teacher.training : c.student.training;
+  // Its own directory, so that it never mixes with the outputs of `run` in out_dir.
+  detail::check_input_files(c);
+  OutputDirectory out((fs::path(c.out_dir) / ("train-" + which)).string());
+  detail::protect_inputs(out, c);
   const auto d = load_experiment_data(c.data);
   const auto input = shape_of(d.train);
-  // Its own directory, so that it never mixes with the outputs of `run` in out_dir.
-  RunOutputs out((fs::path(c.out_dir) / ("train-" + which)).string());
   write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
   torch::manual_seed(teacher ? c.teacher.seed : c.seed);
   auto net = build_model(spec, input, d.train.num_classes, which + ".model");
@@ -273,14 +316,22 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
 std::string write_soft_targets(const ExperimentConfig& c, const std::string& output,
                                const Callbacks& callbacks) {
   require_distillation(c);
+  // The teacher joins the outputs in out_dir (under its lock), so that `run` reuses it; so
+  // does the default file. Another path is written atomically on its own.
+  detail::check_input_files(c);
+  OutputDirectory out(c.out_dir);
+  detail::protect_inputs(out, c);
+  out.protect(output);
+  const auto path = output.empty() ? out.final_path(kSoftTargetsFile) : output;
   const auto d = load_experiment_data(c.data);
-  auto built = build_teacher(c.teacher, d, "teacher", callbacks);
+  auto built = build_teacher(c.teacher, d, "teacher", callbacks, &out);
   check_teacher_classes(built, d, torch::Device(c.device));
-  const auto path = output.empty() ? (fs::path(c.out_dir) / "soft_targets.bin").string() : output;
+  save_teacher(built, out, shape_of(d.train), d.train.num_classes);
   const auto targets = compute_soft_targets(built.teacher, d.transfer,
                                             c.student.training.eval_batch_size(),
                                             torch::Device(c.device));
-  save_soft_targets(path, targets);
+  save_soft_targets(output.empty() ? out.path(kSoftTargetsFile) : output, targets);
+  out.commit(/*remove_stale=*/false);
   spdlog::info("soft targets: {} examples x {} classes x {} member(s), teacher {}, data {} -> {}",
                targets.size(), targets.num_classes(), targets.member_logits.size(0),
                fingerprint_hex(targets.teacher_fingerprint),

@@ -5,60 +5,75 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 
+#include "config_readers.h"
 #include "distillery/callbacks.h"
+#include "distillery/fingerprint.h"
 #include "distillery/models.h"
 
 namespace distillery::detail {
-namespace fs = std::filesystem;
 
-RunOutputs::RunOutputs(std::string out_dir)
-    : out_dir_(std::move(out_dir)), staging_((fs::path(out_dir_) / ".incomplete").string()) {
+namespace {
+
+void protect_teacher(OutputDirectory& out, const TeacherConfig& t) {
+  out.protect(t.weights);
+  out.protect(t.checkpoint);
+  out.protect(t.torchscript);
+  for (const auto& member : t.members) protect_teacher(out, member);
+}
+
+void check_file(const std::string& key, const std::string& path) {
+  if (path.empty()) return;
   std::error_code ec;
-  if (fs::exists(out_dir_, ec) && !fs::is_directory(out_dir_, ec)) {
-    throw std::runtime_error("out_dir " + out_dir_ + " exists and is not a directory; give a "
-                             "directory (it is created if missing)");
+  const auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_regular_file(status)) return;
+  const std::string where =
+      std::filesystem::path(path).is_relative()
+          ? " (relative paths are resolved against the working directory, " +
+                std::filesystem::current_path(ec).string() + ")"
+          : "";
+  if (!std::filesystem::exists(status)) {
+    throw ConfigError(key + ": " + path + " does not exist" + where);
   }
-  fs::remove_all(staging_, ec);
-  fs::create_directories(staging_, ec);
-  if (ec) throw std::runtime_error("cannot create directory " + staging_ + ": " + ec.message());
+  throw ConfigError(key + ": " + path + " is not a regular file" + where);
 }
 
-std::string RunOutputs::path(const std::string& file) const {
-  return (fs::path(staging_) / file).string();
+void check_teacher_files(const TeacherConfig& t, const std::string& key) {
+  check_file(key + ".weights", t.weights);
+  check_file(key + ".checkpoint", t.checkpoint);
+  check_file(key + ".torchscript", t.torchscript);
+  for (std::size_t i = 0; i < t.members.size(); ++i) {
+    check_teacher_files(t.members[i], key + ".members[" + std::to_string(i) + "]");
+  }
 }
 
-std::string RunOutputs::final_path(const std::string& file) const {
-  return (fs::path(out_dir_) / file).string();
+}  // namespace
+
+void check_input_files(const ExperimentConfig& c) {
+  try {
+    if (c.has_distillation) check_teacher_files(c.teacher, "teacher");
+    if (c.specialists) check_teacher_files(c.specialists->generalist, "generalist");
+  } catch (const ConfigError& e) {
+    if (c.config_file.empty()) throw;
+    throw ConfigError(c.config_file + ": " + e.what());
+  }
 }
 
-void RunOutputs::commit(const std::vector<std::string>& stale_prefixes) const {
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(staging_)) files.push_back(entry.path());
-  for (const auto& entry : fs::directory_iterator(out_dir_)) {
-    const auto name = entry.path().filename().string();
-    const bool ours = std::any_of(files.begin(), files.end(),
-                                  [&](const fs::path& f) { return f.filename() == name; });
-    const bool stale = std::any_of(stale_prefixes.begin(), stale_prefixes.end(),
-                                   [&](const std::string& p) { return name.rfind(p, 0) == 0; });
-    if (stale && !ours && entry.is_regular_file()) {
-      std::error_code ec;
-      fs::remove(entry.path(), ec);
-    }
+void protect_inputs(OutputDirectory& out, const ExperimentConfig& c) {
+  out.protect(c.config_file);  // e.g. re-running <out_dir>/config.json keeps it as it is
+  out.protect(c.data.dir);
+  if (c.has_distillation) {
+    protect_teacher(out, c.teacher);
+    const auto& soft = c.distillation.soft_targets;
+    if (soft != "auto" && soft != "online") out.protect(soft);
   }
-  std::stable_partition(files.begin(), files.end(),
-                        [](const fs::path& p) { return p.filename() != "results.json"; });
-  for (const auto& file : files) {
-    std::error_code ec;
-    fs::rename(file, fs::path(out_dir_) / file.filename(), ec);
-    if (ec) {
-      throw std::runtime_error("cannot move " + file.string() + " into " + out_dir_ + ": " +
-                               ec.message());
-    }
+  if (c.specialists) {
+    protect_teacher(out, c.specialists->generalist);
+    out.protect(c.specialists->subsets_file);
   }
-  std::error_code ec;
-  fs::remove(staging_, ec);
 }
 
 InputShape shape_of(const data::Dataset& set) {
@@ -70,66 +85,203 @@ std::string shape_text(InputShape s) {
          std::to_string(s.width);
 }
 
-BuiltTeacher build_teacher(const TeacherConfig& t, const ExperimentData& d,
-                           const std::string& phase, const Callbacks& callbacks) {
+namespace {
+
+bool needs_training(const TeacherConfig& t) { return !t.model.is_null() && t.weights.empty(); }
+
+// The file a teacher comes from, for messages ("" for one trained here).
+std::string source_of(const TeacherConfig& t) {
+  if (!t.torchscript.empty()) return t.torchscript;
+  if (!t.checkpoint.empty()) return t.checkpoint;
+  return t.weights;
+}
+
+BuiltTeacher from_net(torch::nn::Sequential net, const nlohmann::json& spec, const TeacherConfig& t,
+                      const std::string& phase, nlohmann::json recipe = nullptr,
+                      bool reused = false) {
+  net->to(torch::Device(t.training.device()));
+  net->eval();
+  BuiltTeacher out;
+  out.teacher = Teacher(net);
+  out.nets.push_back(net);
+  out.specs.push_back(spec);
+  out.files.push_back(phase + ".pt");
+  out.recipes.push_back(std::move(recipe));
+  out.reused.push_back(reused);
+  return out;
+}
+
+// The teacher saved as `<phase>.pt` in `dir` by an earlier run, if it has this recipe.
+std::optional<BuiltTeacher> reusable_teacher(const TeacherConfig& t, const std::string& phase,
+                                             const nlohmann::json& recipe, OutputDirectory& dir) {
+  const auto path = dir.final_path(phase + ".pt");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return std::nullopt;
+  try {
+    auto saved = load_model(path);
+    if (!saved.metadata.is_object() || saved.metadata.value("teacher_recipe", nlohmann::json()) != recipe) {
+      spdlog::info("{}: {} was trained from other settings or data; training again", phase, path);
+      return std::nullopt;
+    }
+    dir.protect(path);
+    spdlog::info("{}: reusing {}, trained earlier from the same settings and data (remove it to "
+                 "train again)", phase, path);
+    return from_net(saved.model, saved.spec, t, phase, recipe, /*reused=*/true);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: cannot reuse {} ({}); training again", phase, path, e.what());
+    return std::nullopt;
+  }
+}
+
+torch::nn::Sequential load_checkpoint(const TeacherConfig& t, const ExperimentData& d,
+                                      const std::string& phase, nlohmann::json& spec) {
   const auto input = shape_of(d.train);
   const int64_t classes = d.train.num_classes;
-  BuiltTeacher out;
-  if (!t.members.empty()) {
-    std::vector<Teacher> members;
-    for (std::size_t i = 0; i < t.members.size(); ++i) {
-      auto member = build_teacher(t.members[i], d, phase + "_member_" + std::to_string(i), callbacks);
-      members.push_back(member.teacher);
-      out.nets.insert(out.nets.end(), member.nets.begin(), member.nets.end());
-      out.specs.insert(out.specs.end(), member.specs.begin(), member.specs.end());
-      out.has_torchscript = out.has_torchscript || member.has_torchscript;
-      out.train_seconds += member.train_seconds;
-    }
-    out.teacher = make_ensemble(members, t.combine, 1.0);
-    return out;
+  auto saved = load_model(t.checkpoint);
+  if (saved.num_classes != classes || shape_text(saved.input) != shape_text(input)) {
+    throw ConfigError(t.checkpoint + ": the " + phase + " takes " + shape_text(saved.input) +
+                      " images and has " + std::to_string(saved.num_classes) +
+                      " classes, but the data has " + shape_text(input) + " images and " +
+                      std::to_string(classes) + " classes");
   }
-  torch::nn::Sequential net{nullptr};
-  nlohmann::json spec = t.model;
+  if (saved.metadata.is_object() && saved.metadata.value("kind", "") == "specialist") {
+    throw ConfigError(t.checkpoint + ": this is a specialist (classes " +
+                      saved.metadata.at("classes").dump() + " + dustbin), not a whole model; "
+                      "give the generalist's or another full model's file");
+  }
+  spec = saved.spec;
+  return saved.model;
+}
+
+// A teacher given by a file (TorchScript, checkpoint, or architecture + state dict).
+BuiltTeacher load_teacher(const TeacherConfig& t, const ExperimentData& d,
+                          const std::string& phase) {
+  BuiltTeacher out;
   if (!t.torchscript.empty()) {
     out.teacher = load_torchscript_teacher(t.torchscript);
     out.has_torchscript = true;
     spdlog::info("{}: loaded TorchScript {}", phase, t.torchscript);
   } else if (!t.checkpoint.empty()) {
-    auto saved = load_model(t.checkpoint);
-    if (saved.num_classes != classes || shape_text(saved.input) != shape_text(input)) {
-      throw ConfigError(t.checkpoint + ": the " + phase + " takes " + shape_text(saved.input) +
-                        " images and has " + std::to_string(saved.num_classes) +
-                        " classes, but the data has " + shape_text(input) + " images and " +
-                        std::to_string(classes) + " classes");
-    }
-    if (saved.metadata.is_object() && saved.metadata.value("kind", "") == "specialist") {
-      throw ConfigError(t.checkpoint + ": this is a specialist (classes " +
-                        saved.metadata.at("classes").dump() + " + dustbin), not a whole model; "
-                        "give the generalist's or another full model's file");
-    }
-    net = saved.model;
-    spec = saved.spec;
+    nlohmann::json spec;
+    auto net = load_checkpoint(t, d, phase, spec);
+    out = from_net(net, spec, t, phase);
     spdlog::info("{}: loaded {}", phase, t.checkpoint);
   } else {
     torch::manual_seed(t.seed);
-    net = build_model(t.model, input, classes, "teacher.model");
-    if (!t.weights.empty()) {
-      load_state_dict(*net, t.weights);
-      spdlog::info("{}: loaded weights {}", phase, t.weights);
-    } else {
-      spdlog::info("{}: training {} ({} parameters)", phase, t.model.dump(), count_parameters(*net));
-      out.train_seconds =
-          train_supervised(net, d.train, d.test, t.training, phase, callbacks).train_seconds;
+    auto net = build_model(t.model, shape_of(d.train), d.train.num_classes, "teacher.model");
+    load_state_dict(*net, t.weights);
+    out = from_net(net, t.model, t, phase);
+    spdlog::info("{}: loaded weights {}", phase, t.weights);
+  }
+  probe_teacher(out.teacher, d, torch::Device(t.training.device()), phase, source_of(t));
+  return out;
+}
+
+BuiltTeacher train_teacher(const TeacherConfig& t, const ExperimentData& d,
+                           const std::string& phase, const Callbacks& callbacks,
+                           OutputDirectory* reuse_from) {
+  auto recipe = teacher_recipe(t, d.train);
+  if (reuse_from) {
+    if (auto reused = reusable_teacher(t, phase, recipe, *reuse_from)) return std::move(*reused);
+  }
+  torch::manual_seed(t.seed);
+  auto net = build_model(t.model, shape_of(d.train), d.train.num_classes, "teacher.model");
+  spdlog::info("{}: training {} ({} parameters)", phase, t.model.dump(), count_parameters(*net));
+  const auto seconds =
+      train_supervised(net, d.train, d.test, t.training, phase, callbacks).train_seconds;
+  auto out = from_net(net, t.model, t, phase, std::move(recipe));
+  out.train_seconds = seconds;
+  return out;
+}
+
+}  // namespace
+
+void probe_teacher(Teacher& teacher, const ExperimentData& d, torch::Device device,
+                   const std::string& phase, const std::string& source) {
+  constexpr int64_t kProbeImages = 64;
+  const auto images = d.train.images.narrow(0, 0, std::min(kProbeImages, d.train.size()));
+  const std::string who = source.empty() ? "the " + phase : source + ": the " + phase;
+  torch::Tensor logits;
+  try {
+    teacher->to(device);
+    logits = teacher->forward(images.to(device));
+  } catch (const std::exception& e) {
+    const std::string reason = e.what();
+    throw std::runtime_error(who + " cannot run on the data's " + shape_text(shape_of(d.train)) +
+                             " images: " + reason.substr(0, reason.find("\nException raised")));
+  }
+  if (logits.dim() != 2 || logits.size(0) != images.size(0)) {
+    std::ostringstream shape;
+    shape << logits.sizes();
+    throw ConfigError(who + " returns logits of shape " + shape.str() + " for " +
+                      std::to_string(images.size(0)) + " images; it must return [B, classes]");
+  }
+  if (logits.size(1) != d.train.num_classes) {
+    throw ConfigError(who + " has " + std::to_string(logits.size(1)) + " classes but the data "
+                      "has " + std::to_string(d.train.num_classes) + "; the teacher must predict "
+                      "the data's classes");
+  }
+  const auto finite = torch::isfinite(logits).all(1);
+  if (!finite.all().item<bool>()) {
+    throw std::runtime_error(
+        who + " gives logits that are not finite (NaN or infinite) for " +
+        std::to_string((~finite).sum().item<int64_t>()) + " of the first " +
+        std::to_string(images.size(0)) + " training images; the teacher itself is broken (check "
+        "its file or how it was trained), not the student's settings");
+  }
+}
+
+nlohmann::json teacher_recipe(const TeacherConfig& t, const data::Dataset& train) {
+  auto tensors = std::vector<torch::Tensor>{train.images};
+  if (train.labeled()) tensors.push_back(train.labels);
+  return {{"teacher", teacher_to_json(t)}, {"data", fingerprint_hex(fingerprint_tensors(tensors))}};
+}
+
+BuiltTeacher build_teacher(const TeacherConfig& t, const ExperimentData& d,
+                           const std::string& phase, const Callbacks& callbacks,
+                           OutputDirectory* reuse_from) {
+  if (t.members.empty()) {
+    return needs_training(t) ? train_teacher(t, d, phase, callbacks, reuse_from)
+                             : load_teacher(t, d, phase);
+  }
+  // Members given by files are loaded and checked first: a bad file is then found before any
+  // other member trains for minutes.
+  const auto name = [&](std::size_t i) { return phase + "_member_" + std::to_string(i); };
+  std::vector<BuiltTeacher> members(t.members.size());
+  for (std::size_t i = 0; i < t.members.size(); ++i) {
+    if (!needs_training(t.members[i])) members[i] = load_teacher(t.members[i], d, name(i));
+  }
+  for (std::size_t i = 0; i < t.members.size(); ++i) {
+    if (needs_training(t.members[i])) {
+      members[i] = train_teacher(t.members[i], d, name(i), callbacks, reuse_from);
     }
   }
-  if (net) {
-    net->to(torch::Device(t.training.device()));
-    net->eval();
-    out.teacher = Teacher(net);
-    out.nets.push_back(net);
-    out.specs.push_back(spec);
+  BuiltTeacher out;
+  std::vector<Teacher> teachers;
+  for (auto& member : members) {
+    teachers.push_back(member.teacher);
+    out.nets.insert(out.nets.end(), member.nets.begin(), member.nets.end());
+    out.specs.insert(out.specs.end(), member.specs.begin(), member.specs.end());
+    out.files.insert(out.files.end(), member.files.begin(), member.files.end());
+    out.recipes.insert(out.recipes.end(), member.recipes.begin(), member.recipes.end());
+    out.reused.insert(out.reused.end(), member.reused.begin(), member.reused.end());
+    out.has_torchscript = out.has_torchscript || member.has_torchscript;
+    out.train_seconds += member.train_seconds;
   }
+  out.teacher = make_ensemble(teachers, t.combine, 1.0);
   return out;
+}
+
+void save_teacher(const BuiltTeacher& built, const OutputDirectory& out, InputShape input,
+                  int64_t classes) {
+  for (std::size_t i = 0; i < built.nets.size(); ++i) {
+    if (built.reused[i]) continue;
+    const auto metadata = built.recipes[i].is_null()
+                              ? nlohmann::json(nullptr)
+                              : nlohmann::json{{"teacher_recipe", built.recipes[i]}};
+    auto net = built.nets[i];
+    save_model(out.path(built.files[i]), net, built.specs[i], input, classes, metadata);
+  }
 }
 
 ModelReport report_for(const EvalResult& test, int64_t parameters, int64_t multiply_adds,

@@ -13,6 +13,7 @@
 #include "distillery/experiment.h"
 #include "distillery/metrics.h"
 #include "distillery/models.h"
+#include "distillery/output_dir.h"
 #include "distillery/teacher.h"
 #include "distillery/trainer.h"
 
@@ -20,25 +21,15 @@ namespace distillery::detail {
 
 using Callbacks = std::vector<std::shared_ptr<Callback>>;
 
-// Outputs are written into <out_dir>/.incomplete and moved into <out_dir> by commit(), so a
-// run that fails never replaces the outputs of an earlier, successful one.
-class RunOutputs {
- public:
-  // Creates (after emptying) the staging directory; throws std::runtime_error if it cannot.
-  explicit RunOutputs(std::string out_dir);
-  // Where to write `file` now (inside the staging directory).
-  std::string path(const std::string& file) const;
-  // Where `file` ends up after commit().
-  std::string final_path(const std::string& file) const;
-  // Moves every staged file into out_dir (results.json last) and removes the staging dir.
-  // Files in out_dir whose names start with one of `stale_prefixes` and that this run did not
-  // write (e.g. specialist_3.pt of an earlier run with more subsets) are removed first.
-  void commit(const std::vector<std::string>& stale_prefixes = {}) const;
+// Declares every file the config reads (teacher and generalist files, stored soft targets,
+// hand-given subsets, the data directory, the config file) an input of the run: `out` never replaces them.
+void protect_inputs(OutputDirectory& out, const ExperimentConfig& config);
 
- private:
-  std::string out_dir_;
-  std::string staging_;
-};
+// Throws ConfigError naming the config file and the dotted key (e.g.
+// "exp.json: teacher.members[1].checkpoint: ...") when a file
+// the config reads does not exist or is not a regular file, before anything is loaded or
+// trained. Relative paths are resolved against the working directory, which the message names.
+void check_input_files(const ExperimentConfig& config);
 
 InputShape shape_of(const data::Dataset& set);
 std::string shape_text(InputShape s);
@@ -47,14 +38,40 @@ std::string shape_text(InputShape s);
 struct BuiltTeacher {
   Teacher teacher{nullptr};
   std::vector<torch::nn::Sequential> nets;  // the C++ members (for counting and saving)
+  // Parallel to `nets`: the architecture spec; the file it is saved as in out_dir (the phase
+  // and ".pt": "teacher.pt", "teacher_member_1.pt", "generalist.pt"); the recipe a teacher
+  // trained here was trained from (teacher_recipe; null when it was loaded from a file); and
+  // whether it was reused from out_dir (then it is not saved again).
   std::vector<nlohmann::json> specs;
+  std::vector<std::string> files;
+  std::vector<nlohmann::json> recipes;
+  std::vector<bool> reused;
   bool has_torchscript = false;
   double train_seconds = 0.0;
 };
 
-// Trains or loads the teacher `t` (recursively for ensemble members), in eval mode.
+// What determines a trained teacher: its config section (architecture, training, seed; not
+// threads or device) and a fingerprint of the images and labels it is trained on.
+nlohmann::json teacher_recipe(const TeacherConfig& t, const data::Dataset& train);
+
+// Runs `teacher` on the first 64 training images and throws, naming `source` (its file, or ""
+// for a teacher trained here) and `phase`, if it cannot run on them, does not return
+// [B, classes] logits for the data's classes, or returns NaN or infinite logits.
+void probe_teacher(Teacher& teacher, const ExperimentData& d, torch::Device device,
+                   const std::string& phase, const std::string& source);
+
+// Trains or loads the teacher `t` (for an ensemble: the members given by files are loaded and
+// probed before any member trains), in eval mode. A loaded teacher is probed (probe_teacher).
+// With `reuse_from`, a teacher (or member) to train is instead loaded from its file there when
+// that file was saved from the same recipe (by an earlier `run` or `soft-targets`); the file
+// is then protected as an input.
 BuiltTeacher build_teacher(const TeacherConfig& t, const ExperimentData& d,
-                           const std::string& phase, const Callbacks& callbacks);
+                           const std::string& phase, const Callbacks& callbacks,
+                           OutputDirectory* reuse_from = nullptr);
+
+// Stages every net of `built` that was not reused under its file name, with its recipe.
+void save_teacher(const BuiltTeacher& built, const OutputDirectory& out, InputShape input,
+                  int64_t classes);
 
 ModelReport report_for(const EvalResult& test, int64_t parameters, int64_t multiply_adds,
                        double train_seconds);

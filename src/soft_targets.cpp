@@ -5,7 +5,6 @@
 #include <torch/torch.h>
 
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 
 #include "distillery/fingerprint.h"
@@ -72,6 +71,16 @@ SoftTargets compute_soft_targets(Teacher& teacher, const data::Dataset& transfer
     }
     all.narrow(1, start, count).copy_(logits);
   }
+  const auto finite = torch::isfinite(all).all(2).all(0);  // [N]
+  if (!finite.all().item<bool>()) {
+    const auto bad = (~finite).nonzero().flatten();
+    throw std::runtime_error(
+        "the teacher's logits are not finite (NaN or infinite) for " +
+        std::to_string(bad.numel()) + " of the " + std::to_string(transfer_set.size()) +
+        " transfer-set images (the first is image " + std::to_string(bad[0].item<int64_t>()) +
+        "); the teacher itself is broken (check its weights or how it was trained), not the "
+        "student's settings");
+  }
   SoftTargets out;
   out.member_logits = all;
   out.mode = teacher->mode();
@@ -95,14 +104,8 @@ void save_soft_targets(const std::string& path, const SoftTargets& targets) {
   put<uint64_t>(header, 56, targets.transfer_fingerprint);
   put<uint32_t>(header, 64, crc_of(logits.data_ptr(), logits.nbytes()));
   put<uint32_t>(header, 68, crc_of(header.data(), kHeaderChecked));
-  write_atomic_with(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(static_cast<const char*>(logits.data_ptr()),
-              static_cast<std::streamsize>(logits.nbytes()));
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + path + ": write failed (disk full?)");
-  });
+  write_file_atomic(path, {header, std::string_view(static_cast<const char*>(logits.data_ptr()),
+                                                    logits.nbytes())});
 }
 
 SoftTargets load_soft_targets(const std::string& path) {

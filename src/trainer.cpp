@@ -86,6 +86,23 @@ bool use_prefetcher(const TrainerOptions& options, const torch::Tensor& images) 
   return true;
 }
 
+// The error for a loss that became NaN or infinite, naming the likeliest cause: a weight decay
+// above 1 shrinks (SGD: flips and grows) the weights by more than themselves each step.
+std::runtime_error diverged(const std::string& phase, double loss, int64_t epoch,
+                            const TrainerOptions& options) {
+  std::ostringstream message;
+  message << phase << ": training loss became " << loss << " in epoch " << epoch
+          << " (learning rate " << options.learning_rate() << ", weight decay "
+          << options.weight_decay() << "); ";
+  if (options.weight_decay() > 1.0) {
+    message << "a weight decay above 1 makes training diverge: lower the weight decay (typical "
+               "values are 1e-5 to 1e-3)";
+  } else {
+    message << "lower the learning rate or check the inputs for NaN";
+  }
+  return std::runtime_error(message.str());
+}
+
 TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
                 data::Sampler& sampler, const data::Dataset& test_set,
                 const TrainerOptions& options, const std::string& phase,
@@ -160,13 +177,7 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
     result.train_seconds += epoch_seconds;
     result.data_seconds += epoch_data_seconds;
     const double mean_loss = loss_sum.item<double>() / batch;
-    if (!std::isfinite(mean_loss)) {
-      std::ostringstream message;
-      message << phase << ": training loss became " << mean_loss << " in epoch " << epoch
-              << " (learning rate " << options.learning_rate()
-              << "); lower the learning rate or check the inputs for NaN";
-      throw std::runtime_error(message.str());
-    }
+    if (!std::isfinite(mean_loss)) throw diverged(phase, mean_loss, epoch, options);
     model->eval();
     EpochMetrics metrics;
     metrics.phase = phase;

@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -11,50 +9,22 @@
 #include <sstream>
 
 #include "distillery/config.h"
-#include "test_util.h"
+#include "cli_util.h"
 
 namespace fs = std::filesystem;
 using distillery::test::slurp;
 using distillery::test::TempDir;
+using distillery::test::CommandResult;
+using distillery::test::run_command;
 
 namespace {
-
-struct Run {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Run run_command(const std::string& command, const TempDir& dir) {
-  const std::string log = dir.file("command.log");
-  const int status = std::system((command + " > " + log + " 2>&1 < /dev/null").c_str());
-  Run r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.output = slurp(log);
-  return r;
-}
-
-std::string tiny_config(const std::string& data_dir, const std::string& out_dir) {
-  nlohmann::json c = {
-      {"name", "tiny"},
-      {"out_dir", out_dir},
-      {"threads", 1},
-      {"data", {{"dir", data_dir}}},
-      {"teacher",
-       {{"model", {{"architecture", "convnet"}, {"channels", {4, 8}}, {"hidden", {32}}}},
-        {"training", {{"epochs", 6}, {"batch_size", 32}, {"learning_rate", 0.003}}}}},
-      {"student",
-       {{"model", {{"architecture", "mlp"}, {"hidden", {16}}}},
-        {"training", {{"epochs", 3}, {"batch_size", 32}}}}},
-      {"distillation", {{"temperature", 2.0}, {"alpha", 0.5}}}};
-  return c.dump(2);
-}
 
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     fs::create_directories(data_dir);
     distillery::test::write_tiny_mnist(data_dir, 300, 100, /*gzip=*/true);
-    write(config, tiny_config(data_dir, out_dir));
+    write(config, distillery::test::tiny_config(data_dir, out_dir).dump(2));
   }
   static void write(const std::string& path, const std::string& text) {
     distillery::test::write_bytes(path, std::vector<uint8_t>(text.begin(), text.end()));
@@ -109,7 +79,7 @@ TEST_F(CliTest, RunWritesResultsConfigMetricsAndModels) {
 }
 
 TEST_F(CliTest, RunWithoutScratchAndEvaluateOnTrainingImages) {
-  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  auto c = distillery::test::tiny_config(data_dir, out_dir);
   c["student"]["scratch"] = false;
   write(config, c.dump());
   const auto r = run_command(cli("run " + config), dir);
@@ -162,7 +132,7 @@ TEST_F(CliTest, MalformedJsonFailsWithFileAndPosition) {
 }
 
 TEST_F(CliTest, UnknownKeyFailsNamingFileAndKey) {
-  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  auto c = distillery::test::tiny_config(data_dir, out_dir);
   c["distillation"]["temprature"] = 3;
   write(config, c.dump());
   const auto r = run_command(cli("run " + config), dir);
@@ -173,7 +143,7 @@ TEST_F(CliTest, UnknownKeyFailsNamingFileAndKey) {
 }
 
 TEST_F(CliTest, WrongTypeFailsNamingFileAndKey) {
-  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  auto c = distillery::test::tiny_config(data_dir, out_dir);
   c["student"]["training"]["learning_rate"] = "fast";
   write(config, c.dump());
   const auto r = run_command(cli("run " + config), dir);
@@ -238,7 +208,7 @@ TEST_F(CliTest, SoftTargetsCommandWritesWhatRunThenReads) {
   auto r = run_command(cli("soft-targets " + config + " --output " + dir.file("st.bin")), dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_TRUE(fs::exists(dir.file("st.bin")));
-  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  auto c = distillery::test::tiny_config(data_dir, out_dir);
   c["distillation"]["soft_targets"] = dir.file("st.bin");
   write(config, c.dump());
   // The teacher is retrained with the same seed and one thread: bit-identical, same fingerprint.
@@ -272,7 +242,7 @@ TEST_F(CliTest, FailedRunKeepsTheOutputsOfTheLastGoodOne) {
   const auto results = slurp(out_dir + "/results.json");
   const auto resolved = slurp(out_dir + "/config.json");
   const auto teacher = slurp(out_dir + "/teacher.pt");
-  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  auto c = distillery::test::tiny_config(data_dir, out_dir);
   c["seed"] = 5;
   c["student"]["training"]["learning_rate"] = 1e30;
   write(config, c.dump());
@@ -282,11 +252,11 @@ TEST_F(CliTest, FailedRunKeepsTheOutputsOfTheLastGoodOne) {
   EXPECT_EQ(slurp(out_dir + "/results.json"), results);
   EXPECT_EQ(slurp(out_dir + "/config.json"), resolved);
   EXPECT_EQ(slurp(out_dir + "/teacher.pt"), teacher);
-  EXPECT_TRUE(fs::exists(out_dir + "/.incomplete/config.json"));  // the failed run's, for a look
+  EXPECT_FALSE(fs::exists(out_dir + "/.incomplete"));  // the failed run's staging is removed
 }
 
 TEST_F(CliTest, OmittedClassIsCorrectedByABiasShiftChosenOnHeldOutData) {
-  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  auto c = distillery::test::tiny_config(data_dir, out_dir);
   c["data"]["omit_classes"] = {3};
   c["data"]["heldout"] = 60;
   write(config, c.dump());
@@ -306,7 +276,7 @@ TEST_F(CliTest, OmittedClassIsCorrectedByABiasShiftChosenOnHeldOutData) {
 }
 
 TEST_F(CliTest, EnsembleOfTorchScriptAndTrainedTeachers) {
-  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  auto c = distillery::test::tiny_config(data_dir, out_dir);
   nlohmann::json scripted = nlohmann::json::object();
   scripted["torchscript"] = std::string(DISTILLERY_FIXTURE_DIR) + "/teacher_mlp.ts";
   nlohmann::json trained = nlohmann::json::object();
@@ -320,24 +290,28 @@ TEST_F(CliTest, EnsembleOfTorchScriptAndTrainedTeachers) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto results = results_of(out_dir);
   EXPECT_EQ(results.at("teacher").at("multiply_adds"), -1);  // unknown for TorchScript
-  EXPECT_TRUE(fs::exists(out_dir + "/teacher_member_0.pt"));
+  // Saved under its member index: member 0 is the TorchScript file, member 1 was trained.
+  EXPECT_TRUE(fs::exists(out_dir + "/teacher_member_1.pt"));
+  EXPECT_FALSE(fs::exists(out_dir + "/teacher_member_0.pt"));
   EXPECT_FALSE(fs::exists(out_dir + "/teacher.pt"));
 }
 
 TEST_F(CliTest, MissingTorchScriptTeacherIsRefused) {
-  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  auto c = distillery::test::tiny_config(data_dir, out_dir);
   c["teacher"] = {{"torchscript", dir.file("absent.ts")}};
   write(config, c.dump());
   const auto r = run_command(cli("run " + config), dir);
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find(dir.file("absent.ts") + ": cannot load TorchScript teacher"),
+  EXPECT_EQ(r.exit_code, 2);  // a config error, found before anything is loaded
+  EXPECT_NE(r.output.find(config + ": teacher.torchscript: " + dir.file("absent.ts") +
+                          " does not exist"),
             std::string::npos)
       << r.output;
+  EXPECT_FALSE(fs::exists(out_dir)) << "a config error must not create out_dir";
 }
 
 TEST_F(CliTest, TransferSetWithoutLabelsFileDistilsOnSoftTargetsOnly) {
   fs::remove(data_dir + "/train-labels-idx1-ubyte.gz");
-  auto c = nlohmann::json::parse(tiny_config(data_dir, out_dir));
+  auto c = distillery::test::tiny_config(data_dir, out_dir);
   write(config, c.dump());
   auto r = run_command(cli("run " + config), dir);  // a teacher to train needs labels
   EXPECT_EQ(r.exit_code, 2);
@@ -426,12 +400,16 @@ TEST_F(CliTest, SpecialistsClusterTrainAndCombineThenReuseGeneralistAndSubsets) 
   write(config, specialists_config(data_dir, again_dir,
                                    {{"checkpoint", out_dir + "/generalist.pt"}},
                                    out_dir + "/subsets.json"));
-  // A specialist file of an earlier run with more subsets must not survive this one.
+  // A specialist file of an earlier run with more subsets (listed in that run's manifest) must
+  // not survive this one; a file no run wrote stays.
   fs::create_directories(again_dir);
   write(again_dir + "/specialist_7.pt", "stale");
+  write(again_dir + "/specialist_notes.txt", "mine");
+  write(again_dir + "/.distillery-manifest.json", R"({"files": ["specialist_7.pt"]})");
   const auto r2 = run_command(cli("specialists " + config), dir);
   ASSERT_EQ(r2.exit_code, 0) << r2.output;
   EXPECT_FALSE(fs::exists(again_dir + "/specialist_7.pt"));
+  EXPECT_EQ(slurp(again_dir + "/specialist_notes.txt"), "mine");
   EXPECT_TRUE(fs::exists(again_dir + "/specialist_1.pt"));
   const auto again = nlohmann::json::parse(slurp(again_dir + "/results.json"));
   EXPECT_EQ(again.at("subsets_source"), "given");

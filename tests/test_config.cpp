@@ -272,3 +272,59 @@ TEST(Config, SpecialistsErrorsNameTheKey) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Config, AKeyGivenTwiceIsNamedWithItsPath) {
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"},
+                                     "training": {"epochs": 3, "epochs": 30}},
+                        "teacher": {"model": {"architecture": "mlp"}}})"),
+            "exp.json: student.training.epochs: key given twice; keep one");
+  EXPECT_EQ(error_of(R"({"name": "a", "name": "b"})"), "exp.json: name: key given twice; keep one");
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"members": [{"checkpoint": "a.pt"},
+                                                {"checkpoint": "b.pt", "checkpoint": "c.pt"}]}})"),
+            "exp.json: teacher.members[1].checkpoint: key given twice; keep one");
+  // The same key in two different objects is fine.
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp", "hidden": [4]}},
+                        "teacher": {"model": {"architecture": "mlp", "hidden": [8]}}})"),
+            "<no error>");
+}
+
+TEST(Config, TheNameMustStayAPlainName) {
+  const std::string student = R"("student": {"model": {"architecture": "mlp"}},
+                                 "teacher": {"model": {"architecture": "mlp"}})";
+  const std::string rule =
+      "exp.json: name: must be a plain, non-empty name without '/', '\\' or control characters, "
+      "and not \".\" or \"..\" (the default out_dir is runs/<name>); got ";
+  EXPECT_EQ(error_of("{\"name\": \"\", " + student + "}"), rule + "\"\"");
+  EXPECT_EQ(error_of("{\"name\": \"../../x\", " + student + "}"), rule + "\"../../x\"");
+  EXPECT_EQ(error_of("{\"name\": \"..\", " + student + "}"), rule + "\"..\"");
+  EXPECT_EQ(error_of("{\"name\": \"T=4, alpha 0.5\", " + student + "}"), "<no error>");
+}
+
+TEST(Config, StoredSoftTargetsWithJitterAreRefusedAtOnce) {
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"},
+                                     "training": {"jitter_pixels": 2}},
+                        "teacher": {"model": {"architecture": "mlp"}},
+                        "distillation": {"soft_targets": "runs/x/soft_targets.bin"}})"),
+            "exp.json: distillation.soft_targets: a file of stored soft targets cannot be used "
+            "with student.training.jitter_pixels = 2 (the teacher must see every jittered "
+            "image); use \"online\", or \"auto\", which runs the teacher online for jittered "
+            "images");
+}
+
+TEST(Config, WeightsKeyNeedsWeightsAndRoundTrips) {
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"checkpoint": "t.pt", "weights_key": "state_dict"}})"),
+            "exp.json: teacher.weights_key: needs \"weights\", the state dict file to read");
+  const auto c = distillery::parse_config(
+      R"({"student": {"model": {"architecture": "mlp"}},
+          "teacher": {"model": {"architecture": "mlp"}, "weights": "w.pt",
+                      "weights_key": "model"}})",
+      "exp.json");
+  EXPECT_EQ(c.teacher.weights_key, "model");
+  EXPECT_EQ(distillery::to_json(c).at("teacher").at("weights_key"), "model");
+}
+
+}  // namespace

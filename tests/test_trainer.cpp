@@ -174,8 +174,26 @@ TEST_F(TrainerTest, NanLossStopsTrainingWithAdvice) {
     distillery::train_supervised(model, poisoned, test, options.epochs(1), "teacher");
     FAIL();
   } catch (const std::runtime_error& e) {
-    EXPECT_STREQ(e.what(), "teacher: training loss became nan in epoch 1 (learning rate 0.01); "
-                           "lower the learning rate or check the inputs for NaN");
+    EXPECT_STREQ(e.what(), "teacher: training loss became nan in epoch 1 (learning rate 0.01, "
+                           "weight decay 0); lower the learning rate or check the inputs for NaN");
+  }
+}
+
+TEST_F(TrainerTest, AHugeWeightDecayIsNamedAsTheCause) {
+  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
+  try {
+    distillery::train_supervised(model, train, test,
+                                 options.epochs(1).optimizer("sgd").learning_rate(0.1)
+                                     .weight_decay(1e30), "teacher");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(message.rfind("teacher: training loss became ", 0), 0u) << message;  // nan or inf
+    EXPECT_NE(message.find(" in epoch 1 (learning rate 0.1, weight decay 1e+30); a weight decay "
+                           "above 1 makes training diverge: lower the weight decay (typical "
+                           "values are 1e-5 to 1e-3)"),
+              std::string::npos)
+        << message;
   }
 }
 

@@ -1,6 +1,9 @@
 #include "test_util.h"
 
+#include <sys/resource.h>
 #include <zlib.h>
+
+#include <csignal>
 
 #include <cstdlib>
 #include <filesystem>
@@ -70,6 +73,23 @@ void write_tiny_mnist(const std::string& dir, int train_count, int test_count, b
   };
   make("train", train_count);
   make("t10k", test_count);
+}
+
+FileSizeLimit::FileSizeLimit(uint64_t bytes) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_FSIZE, &limit) != 0) throw std::runtime_error("getrlimit failed");
+  previous_soft_ = limit.rlim_cur;
+  limit.rlim_cur = bytes;
+  previous_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+  if (setrlimit(RLIMIT_FSIZE, &limit) != 0) throw std::runtime_error("setrlimit failed");
+}
+
+FileSizeLimit::~FileSizeLimit() {
+  rlimit limit{};
+  getrlimit(RLIMIT_FSIZE, &limit);
+  limit.rlim_cur = previous_soft_;
+  setrlimit(RLIMIT_FSIZE, &limit);
+  std::signal(SIGXFSZ, previous_handler_);
 }
 
 std::string slurp(const std::string& path) {

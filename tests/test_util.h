@@ -58,6 +58,22 @@ inline std::string runtime_error_of(const std::function<void()>& f) {
   return error_of_type<std::runtime_error>(f);
 }
 
+/// Limits the size of files this process (and its children) can write to `bytes`
+/// (setrlimit RLIMIT_FSIZE), with SIGXFSZ ignored, so that a write beyond it fails with EFBIG
+/// as a write to a full disk fails with ENOSPC. The previous limit and signal disposition are
+/// restored on destruction.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(uint64_t bytes);
+  ~FileSizeLimit();
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  uint64_t previous_soft_ = 0;
+  void (*previous_handler_)(int) = nullptr;
+};
+
 /// Reads a whole text file.
 std::string slurp(const std::string& path);
 

@@ -3,9 +3,12 @@
 // here: they are logged and turned into a non-zero exit code.
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -18,12 +21,24 @@
 #include "distillery/metrics.h"
 #include "distillery/models.h"
 #include "distillery/specialists/pipeline.h"
+#include "distillery/version.h"
 
 namespace {
 
 // Exit codes: 0 success, 1 runtime failure (data, training, I/O), 2 bad usage or config.
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+
+// A flag given with an empty value (`--out-dir ""`) is a usage error, not "no override".
+const CLI::Validator kNonEmpty(
+    [](std::string& value) { return value.empty() ? std::string("must not be empty") : std::string(); },
+    "NON-EMPTY");
+
+std::string version_text() {
+  return std::string("distillery ") + distillery::kVersion + " (LibTorch " +
+         std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH) + ")";
+}
 
 struct Overrides {
   std::string out_dir;
@@ -41,6 +56,7 @@ distillery::ExperimentConfig load_with_overrides(const std::string& path, const 
   if (o.threads >= 0 || !o.device.empty()) {
     // Re-resolve so that the overrides reach every trainer (teacher members included).
     config = distillery::parse_config(distillery::to_json(config).dump(), path + " (with overrides)");
+    config.config_file = path;
   }
   return config;
 }
@@ -169,17 +185,21 @@ int main(int argc, char** argv) {
                "(Hinton, Vinyals & Dean 2015)"};
   app.require_subcommand(1);
   app.fallthrough();  // --verbose / --quiet work before or after the subcommand
+  app.set_version_flag("--version", version_text());
   bool verbose = false, quiet = false;
   app.add_flag("-v,--verbose", verbose, "Log debug messages");
   app.add_flag("-q,--quiet", quiet, "Log warnings and errors only");
 
   Overrides overrides;
   auto add_overrides = [&](CLI::App* cmd) {
-    cmd->add_option("--out-dir", overrides.out_dir, "Override out_dir of the config");
-    cmd->add_option("--data", overrides.data_dir, "Override data.dir of the config");
+    cmd->add_option("--out-dir", overrides.out_dir, "Override out_dir of the config")
+        ->check(kNonEmpty);
+    cmd->add_option("--data", overrides.data_dir, "Override data.dir of the config")
+        ->check(kNonEmpty);
     cmd->add_option("--threads", overrides.threads, "Override threads (0 = LibTorch default)")
         ->check(CLI::Range(0, 512));
-    cmd->add_option("--device", overrides.device, "Override device (cpu, cuda, cuda:N)");
+    cmd->add_option("--device", overrides.device, "Override device (cpu, cuda, cuda:N)")
+        ->check(kNonEmpty);
   };
 
   std::string config_path;
@@ -203,7 +223,7 @@ int main(int argc, char** argv) {
       "soft-targets", "Run the teacher once over the transfer set and store its logits "
                       "(default <out_dir>/soft_targets.bin), for `run` to reuse");
   soft_cmd->add_option("config", config_path, "Experiment JSON file")->required();
-  soft_cmd->add_option("--output", output, "File to write");
+  soft_cmd->add_option("--output", output, "File to write")->check(kNonEmpty);
   add_overrides(soft_cmd);
 
   auto* spec_cmd = app.add_subcommand(
@@ -237,10 +257,15 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);  // prints help, or the parse error and a hint
     return code == 0 ? 0 : kExitUsage;
   }
+  // Logs and errors go to stderr; stdout carries only the results (tables, --json).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("distillery"));
   spdlog::set_level(verbose ? spdlog::level::debug
                             : quiet ? spdlog::level::warn : spdlog::level::info);
   spdlog::set_pattern("[%H:%M:%S] [%^%l%$] %v");
 
+  // Beyond a file size limit (ulimit -f) a write then fails with EFBIG and a clear message,
+  // instead of the signal killing the program.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     if (*run_cmd) return run(config_path, overrides);
     if (*train_cmd) return train(config_path, which, overrides);
@@ -255,6 +280,9 @@ int main(int argc, char** argv) {
     return kExitFailure;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
+    return kExitFailure;
+  } catch (...) {
+    spdlog::error("unexpected error of unknown type");
     return kExitFailure;
   }
   return kExitUsage;

@@ -4,11 +4,16 @@
 /// distillation objective and training settings. Unknown keys and wrong types are errors that
 /// name the file and the dotted key; defaults live here, in code, once.
 ///
+/// Every relative path (out_dir, data.dir, checkpoint, weights, torchscript, soft_targets,
+/// subsets) is resolved against the working directory, not the config's folder. A key given
+/// twice in one object is an error.
+///
 /// Schema (every key optional unless marked required):
 ///
 ///     {
-///       "name": "fashion_mnist",            // used in logs and results.json
-///       "out_dir": "runs/fashion_mnist",     // outputs; relative to the working directory
+///       "name": "fashion_mnist",            // used in logs and results.json; a plain name
+///                                            //   (no '/', not "." or "..")
+///       "out_dir": "runs/fashion_mnist",     // outputs; default runs/<name>
 ///       "seed": 0,                           // seeds weights, batch order, dropout, jitter
 ///       "threads": 0,                        // intra-op CPU threads, 0 = LibTorch default
 ///       "device": "cpu",                     // "cpu", "cuda", "cuda:N"
@@ -55,7 +60,8 @@
 ///
 /// `<teacher>` is exactly one of
 ///     {"model": {...}, "training": {...}, "seed": S}  // trained here (seed defaults to the top)
-///     {"model": {...}, "weights": "state_dict.pt"}    // PyTorch state dict saved in Python
+///     {"model": {...}, "weights": "state_dict.pt",    // PyTorch state dict saved in Python
+///      "weights_key": "state_dict"}                  //   (optional: the entry holding it)
 ///     {"checkpoint": "teacher.pt"}                    // a file written by distillery
 ///     {"torchscript": "teacher.ts"}                   // a TorchScript model
 ///     {"members": [<teacher>, ...], "combine": "arithmetic" | "geometric"}  // an ensemble
@@ -113,6 +119,9 @@ struct TeacherConfig {
   uint64_t seed = 0;
   /// A PyTorch state dict (Python `torch.save(model.state_dict())`) to load into `model`.
   std::string weights;
+  /// The entry of `weights` that holds the state dict (e.g. "state_dict" in a training
+  /// checkpoint); empty = detected (see load_state_dict).
+  std::string weights_key;
   /// A file written by `save_model`.
   std::string checkpoint;
   /// A TorchScript teacher.
@@ -183,6 +192,9 @@ struct ExperimentConfig {
   bool has_distillation = true;
   /// Present when the file has a "specialists" section.
   std::optional<SpecialistsConfig> specialists;
+  /// The file the config was read from (set by `load_config`; empty for `parse_config`). Not
+  /// part of the schema: a run protects it from being replaced by its resolved config.json.
+  std::string config_file;
 };
 
 /// Parses and validates an experiment from JSON text. `source` names the text in messages

@@ -25,6 +25,14 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Parses JSON text strictly: malformed JSON names the line and column, nesting deeper than 64
+/// levels is refused before parsing (the parser would otherwise recurse without bound), and a
+/// key given twice in one object is an error naming its dotted path (nlohmann's parser would
+/// silently keep the last value). `source` (usually the file path) starts every message.
+/// Throws ConfigError, e.g. `"exp.json: student.training.epochs: key given twice"` or
+/// `"exp.json: malformed JSON at line 3, column 7: ..."`.
+nlohmann::json parse_json_strict(const std::string& text, const std::string& source);
+
 /// Reads the fields of one JSON object, remembering which keys were used.
 /// Example:
 ///     ObjectReader r(json, "student.model");

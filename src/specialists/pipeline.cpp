@@ -8,6 +8,7 @@
 #include "distillery/io.h"
 #include "distillery/metrics.h"
 #include "distillery/models.h"
+#include "distillery/output_dir.h"
 #include "distillery/specialists/training.h"
 #include "../run_support.h"
 
@@ -76,6 +77,9 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
                       ": not used by `distillery specialists` (specialists train on every labeled "
                       "training image); remove it or run `distillery run`");
   }
+  detail::check_input_files(c);
+  OutputDirectory out(c.out_dir);  // locked before anything is read or written
+  detail::protect_inputs(out, c);
   const auto d = load_experiment_data(c.data);
   if (!d.train.labeled()) {
     throw std::runtime_error(c.data.dir + ": the training images have no labels file; "
@@ -85,18 +89,17 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
   const int64_t batch = sc.training.eval_batch_size();
   const auto input = detail::shape_of(d.train);
   const int64_t classes = d.train.num_classes;
-  detail::RunOutputs out(c.out_dir);
   write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
   const auto callbacks = detail::with_metrics_file(out.path("metrics.jsonl"), user_callbacks);
   SpecialistsResult result;
 
   // 1. The generalist.
-  auto built = detail::build_teacher(sc.generalist, d, "generalist", callbacks);
+  auto built = detail::build_teacher(sc.generalist, d, "generalist", callbacks, &out);
   detail::check_teacher_classes(built, d, device);
   auto generalist = built.nets.at(0);
   const auto spec = built.specs.at(0);
   result.generalist = detail::report_for(generalist, d.test, sc.training, built.train_seconds);
-  save_model(out.path("generalist.pt"), generalist, spec, input, classes);
+  detail::save_teacher(built, out, input, classes);  // generalist.pt
   const auto train_logits = compute_logits(
       [&](const torch::Tensor& x) { return generalist->forward(x); }, d.train.images, batch, device);
 
@@ -229,7 +232,7 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
         {"not_converged", result.not_converged},
         {"mean_multiply_adds", result.mean_multiply_adds}}}};
   write_file_atomic(out.path("results.json"), results.dump(2) + "\n");
-  out.commit({"specialist_"});
+  out.commit();
   return result;
 }
 

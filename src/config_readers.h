@@ -1,0 +1,38 @@
+#pragma once
+// Internal: the readers and writers of config sections that src/config.cpp and
+// src/config_specialists.cpp share. Not installed; not part of the public API.
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "distillery/config.h"
+#include "distillery/json_fields.h"
+
+namespace distillery::detail {
+
+// Both IDX data sets (MNIST, Fashion-MNIST) have 10 classes.
+inline constexpr int64_t kClasses = 10;
+
+// The `<training>` object at `key` of `parent`, over `defaults`; validated.
+TrainerOptions read_training(ObjectReader& parent, const std::string& key,
+                             const TrainerOptions& defaults = TrainerOptions());
+nlohmann::json training_to_json(const TrainerOptions& options);
+
+// A `<teacher>` object at dotted `path`; `seed` is the default seed of a trained teacher.
+TeacherConfig read_teacher(const nlohmann::json& json, const std::string& path, uint64_t seed,
+                           bool allow_members);
+nlohmann::json teacher_to_json(const TeacherConfig& teacher);
+
+// Throws ConfigError "<section>.temperature: ..." / "<section>.alpha: ..." when out of range.
+void check_temperature_and_alpha(const KDLossOptions& loss, const std::string& section);
+
+// An integer option of `r` that must lie in [low, high].
+int64_t read_bounded(ObjectReader& r, const std::string& key, int64_t fallback, int64_t low,
+                     int64_t high);
+
+// The "generalist" and "specialists" sections.
+SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, uint64_t seed);
+nlohmann::json specialists_to_json(const SpecialistsConfig& config);
+
+}  // namespace distillery::detail

@@ -1,0 +1,259 @@
+#include "distillery/output_dir.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+
+#include "distillery/io.h"
+
+namespace distillery {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kLock = ".distillery.lock";
+constexpr const char* kStaging = ".incomplete";
+constexpr const char* kPrevious = ".previous";
+constexpr const char* kJournal = ".distillery-commit.json";
+constexpr const char* kManifest = ".distillery-manifest.json";
+constexpr const char* kResults = "results.json";
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm parts{};
+  gmtime_r(&now, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &parts);
+  return text;
+}
+
+// Opens and flock()s the lock file; the kernel releases the lock when the process exits, so a
+// lock file left by a dead process is simply taken over.
+int take_lock(const std::string& out_dir) {
+  const std::string path = (fs::path(out_dir) / kLock).string();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw std::runtime_error("cannot lock " + out_dir + ": cannot open " + path + ": " +
+                             std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    char holder[256] = {};
+    const ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
+    ::close(fd);
+    std::string who(holder, n > 0 ? static_cast<std::size_t>(n) : 0);
+    who.erase(std::find(who.begin(), who.end(), '\n'), who.end());
+    if (error != EWOULDBLOCK) {
+      throw std::runtime_error("cannot lock " + out_dir + ": " + std::strerror(error));
+    }
+    throw std::runtime_error(out_dir + " is in use by another distillery run (" +
+                             (who.empty() ? std::string("pid unknown") : who) +
+                             "); wait for it to finish or choose another out_dir");
+  }
+  const std::string me = "pid " + std::to_string(::getpid()) + " since " + utc_now() + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
+    spdlog::warn("{}: cannot record the lock holder: {}", path, std::strerror(errno));
+  }
+  return fd;
+}
+
+std::vector<std::string> read_names(const nlohmann::json& json, const char* key) {
+  std::vector<std::string> names;
+  if (!json.is_object() || !json.contains(key) || !json.at(key).is_array()) return names;
+  for (const auto& item : json.at(key)) {
+    // Plain names only: a damaged record must never point outside out_dir.
+    if (!item.is_string()) continue;
+    const auto name = item.get<std::string>();
+    if (!name.empty() && name.find('/') == std::string::npos && name != "." && name != "..") {
+      names.push_back(name);
+    }
+  }
+  return names;
+}
+
+nlohmann::json read_json_or_null(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return nullptr;
+  try {
+    return nlohmann::json::parse(read_file(path.string()));
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: unreadable ({}); ignored", path.string(), e.what());
+    return nullptr;
+  }
+}
+
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Undoes a commit that did not finish (this process's, or one that died): every installed file
+// is removed and every file moved aside is put back. Without a journal only a leftover
+// `.previous` (from a commit that finished) is removed.
+void restore_previous(const fs::path& out) {
+  const fs::path previous = out / kPrevious;
+  const auto journal = read_json_or_null(out / kJournal);
+  std::error_code ec;
+  if (!journal.is_null()) {
+    const auto backup = read_names(journal, "backup");
+    const auto install = read_names(journal, "install");
+    for (const auto& name : install) {
+      const bool moved_aside = fs::exists(fs::symlink_status(previous / name, ec));
+      // Installed files are new unless the old file of that name was never moved aside.
+      if (!contains(backup, name) || moved_aside) fs::remove(out / name, ec);
+    }
+    for (const auto& name : backup) {
+      if (fs::exists(fs::symlink_status(previous / name, ec))) {
+        fs::rename(previous / name, out / name, ec);
+        if (ec) spdlog::error("cannot restore {}: {}", (out / name).string(), ec.message());
+      }
+    }
+    spdlog::warn("{}: an interrupted commit was undone; the previous outputs are back",
+                 out.string());
+  }
+  fs::remove(out / kJournal, ec);
+  fs::remove_all(previous, ec);
+}
+
+}  // namespace
+
+OutputDirectory::OutputDirectory(std::string out_dir)
+    : out_dir_(std::move(out_dir)), staging_((fs::path(out_dir_) / kStaging).string()) {
+  std::error_code ec;
+  if (fs::exists(out_dir_, ec) && !fs::is_directory(out_dir_, ec)) {
+    throw std::runtime_error("out_dir " + out_dir_ + " exists and is not a directory; give a "
+                             "directory (it is created if missing)");
+  }
+  fs::create_directories(out_dir_, ec);
+  if (ec) throw std::runtime_error("cannot create directory " + out_dir_ + ": " + ec.message());
+  lock_fd_ = take_lock(out_dir_);
+  restore_previous(out_dir_);
+  fs::remove_all(staging_, ec);
+  fs::create_directories(staging_, ec);
+  if (ec) {
+    ::close(lock_fd_);
+    throw std::runtime_error("cannot create directory " + staging_ + ": " + ec.message());
+  }
+}
+
+OutputDirectory::~OutputDirectory() {
+  std::error_code ec;
+  if (!committed_) fs::remove_all(staging_, ec);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+std::string OutputDirectory::path(const std::string& file) const {
+  return (fs::path(staging_) / file).string();
+}
+
+std::string OutputDirectory::final_path(const std::string& file) const {
+  return (fs::path(out_dir_) / file).string();
+}
+
+void OutputDirectory::protect(const std::string& path) {
+  if (path.empty()) return;
+  std::error_code ec;
+  const auto canonical = fs::weakly_canonical(path, ec);
+  protected_.push_back(ec ? fs::absolute(path).lexically_normal().string() : canonical.string());
+}
+
+bool OutputDirectory::is_protected(const std::string& name) const {
+  std::error_code ec;
+  const auto target = fs::weakly_canonical(fs::path(out_dir_) / name, ec).string();
+  return std::any_of(protected_.begin(), protected_.end(), [&](const std::string& p) {
+    return target == p || (target.size() > p.size() && target.compare(0, p.size(), p) == 0 &&
+                           target[p.size()] == '/');
+  });
+}
+
+std::vector<std::string> OutputDirectory::previous_manifest() const {
+  return read_names(read_json_or_null(fs::path(out_dir_) / kManifest), "files");
+}
+
+std::vector<std::string> OutputDirectory::staged_outputs() const {
+  const fs::path out(out_dir_);
+  std::vector<std::string> install;
+  for (const auto& entry : fs::directory_iterator(staging_)) {
+    const auto name = entry.path().filename().string();
+    if (is_protected(name)) {
+      spdlog::warn("{}: not replaced, it is an input of this run", final_path(name));
+      continue;
+    }
+    std::error_code ec;
+    if (fs::is_directory(fs::symlink_status(out / name, ec))) {
+      throw std::runtime_error(final_path(name) + " is a directory, but this run writes a file "
+                               "of that name; move the directory away and run again");
+    }
+    install.push_back(name);
+  }
+  std::sort(install.begin(), install.end());
+  return install;
+}
+
+std::vector<std::string> OutputDirectory::stage_manifest(const std::vector<std::string>& install,
+                                                         bool remove_stale) const {
+  std::set<std::string> manifest(install.begin(), install.end());
+  std::vector<std::string> stale;
+  for (const auto& name : previous_manifest()) {
+    if (manifest.count(name) != 0) continue;
+    if (!remove_stale || is_protected(name)) {
+      manifest.insert(name);
+    } else {
+      stale.push_back(name);
+    }
+  }
+  const std::vector<std::string> files(manifest.begin(), manifest.end());
+  write_file_atomic(path(kManifest), nlohmann::json{{"files", files}}.dump(1) + "\n");
+  return stale;
+}
+
+void OutputDirectory::commit(bool remove_stale) {
+  const fs::path out(out_dir_), staging(staging_);
+  auto install = staged_outputs();
+  const auto stale = stage_manifest(install, remove_stale);
+  install.push_back(kManifest);
+  // results.json last: its presence says that the outputs beside it are complete.
+  std::stable_partition(install.begin(), install.end(),
+                        [](const std::string& n) { return n != kResults; });
+  std::vector<std::string> backup;
+  std::error_code ec;
+  for (const auto& name : install) {
+    if (fs::exists(fs::symlink_status(out / name, ec))) backup.push_back(name);
+  }
+  for (const auto& name : stale) {
+    if (fs::is_regular_file(fs::symlink_status(out / name, ec))) backup.push_back(name);
+  }
+  write_file_atomic((out / kJournal).string(),
+                    nlohmann::json{{"backup", backup}, {"install", install}}.dump(1) + "\n");
+  try {
+    // Recovery reads "moved aside" from the presence of .previous/<name>: it must start empty.
+    fs::remove_all(out / kPrevious);
+    fs::create_directory(out / kPrevious);
+    for (const auto& name : backup) fs::rename(out / name, out / kPrevious / name);
+    for (const auto& name : install) fs::rename(staging / name, out / name);
+  } catch (const fs::filesystem_error& e) {
+    restore_previous(out);
+    throw std::runtime_error("cannot install the outputs into " + out_dir_ + " (" +
+                             e.path1().string() + ": " + e.code().message() +
+                             "); the previous outputs are unchanged");
+  }
+  sync_directory(out_dir_);
+  // The commit point: once the journal is gone, nothing will be undone.
+  fs::remove(out / kJournal, ec);
+  sync_directory(out_dir_);
+  fs::remove_all(out / kPrevious, ec);
+  fs::remove_all(staging, ec);
+  committed_ = true;
+  for (const auto& name : stale) spdlog::debug("removed {} (an output of an earlier run)", name);
+}
+
+}  // namespace distillery

@@ -1,0 +1,101 @@
+// End-to-end: what can be checked before training is checked before training, with messages
+// that name the file and the cause; the program's own surface (--version, stderr, overrides).
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli_util.h"
+#include "distillery/io.h"
+
+namespace fs = std::filesystem;
+using distillery::test::CommandResult;
+using distillery::test::run_command;
+using distillery::test::slurp;
+using distillery::test::TempDir;
+
+namespace {
+
+class CliChecksTest : public distillery::test::TinyRunTest {
+ protected:
+  // Whether any model started training (the progress log has one line per epoch).
+  static bool trained(const CommandResult& r) { return r.output.find(" epoch 1/") != std::string::npos; }
+};
+
+TEST_F(CliChecksTest, AMissingOrDamagedSoftTargetsFileIsFoundBeforeTheTeacherTrains) {
+  const auto missing = dir.file("missing.bin"), damaged = dir.file("damaged.bin");
+  distillery::write_file_atomic(damaged, std::string(100, 'x'));
+  for (const auto& [file, message] :
+       {std::pair{missing, " does not exist (relative paths are resolved against the working "
+                           "directory, "},
+        std::pair{damaged, ": not a distillery soft-targets file"}}) {
+    config["distillation"]["soft_targets"] = file;
+    const auto r = cli("run " + config_path, config);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("distillation.soft_targets: " + file + message), std::string::npos)
+        << r.output;
+    EXPECT_FALSE(trained(r)) << r.output;
+  }
+}
+
+TEST_F(CliChecksTest, ATorchScriptMemberOfTheWrongInputShapeIsFoundBeforeAnyMemberTrains) {
+  // 20 x 20 images: the TorchScript fixture takes 28 x 28 = 784 inputs.
+  std::vector<uint8_t> images(200 * 20 * 20, 7), labels(200);
+  for (int i = 0; i < 200; ++i) labels[i] = static_cast<uint8_t>(i % 10);
+  for (const char* split : {"train", "t10k"}) {
+    distillery::test::write_bytes(data_dir + "/" + split + "-images-idx3-ubyte",
+                                  distillery::test::idx_bytes({200, 20, 20}, images));
+    distillery::test::write_bytes(data_dir + "/" + split + "-labels-idx1-ubyte",
+                                  distillery::test::idx_bytes({200}, labels));
+  }
+  const auto ts = std::string(DISTILLERY_FIXTURE_DIR) + "/teacher_mlp.ts";
+  config["teacher"] = {{"members", {config["teacher"], {{"torchscript", ts}}}}};
+  const auto r = cli("run " + config_path, config);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(ts + ": the teacher_member_1 cannot run on the data's 1x20x20 images: "),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(trained(r)) << r.output;
+}
+
+TEST_F(CliChecksTest, SoftTargetsKeepsItsTeacherForRunToReuseUnderOtherThreads) {
+  const auto stored = dir.file("targets.bin");
+  auto r = cli("soft-targets " + config_path + " --output " + stored, config);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(out_dir + "/teacher.pt"));
+  config["distillation"]["soft_targets"] = stored;
+  r = cli("run " + config_path + " --threads 2", config);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("teacher: reusing " + out_dir + "/teacher.pt"), std::string::npos)
+      << r.output;
+  const auto results = nlohmann::json::parse(slurp(out_dir + "/results.json"));
+  EXPECT_EQ(results.at("distillation").at("soft_targets"), "stored");
+  EXPECT_EQ(results.at("teacher").at("train_seconds"), 0.0);  // not trained again
+  // Another teacher recipe trains again, and then the stored targets are another teacher's.
+  config["teacher"]["seed"] = 11;
+  r = cli("run " + config_path, config);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(stored + ": made with another teacher"), std::string::npos) << r.output;
+}
+
+TEST_F(CliChecksTest, VersionLogsOnStderrAndEmptyOverrides) {
+  auto r = cli("--version", config);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.stdout_text.rfind("distillery 0.1.0 (LibTorch ", 0), 0u) << r.output;
+
+  // An error goes to stderr, nothing to stdout.
+  r = cli("run " + dir.file("absent.json"), config);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(r.stdout_text, "");
+  EXPECT_NE(r.output.find("cannot open " + dir.file("absent.json")), std::string::npos);
+
+  for (const char* flag : {"--out-dir", "--data", "--device"}) {
+    r = cli("run " + config_path + " " + flag + " ''", config);
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.output;
+    EXPECT_NE(r.output.find(std::string(flag) + ": must not be empty"), std::string::npos)
+        << r.output;
+  }
+}
+
+}  // namespace

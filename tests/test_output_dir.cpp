@@ -1,0 +1,239 @@
+// The output directory: its lock, staged outputs, the all-or-nothing commit, the manifest that
+// keeps a run from removing files it did not write, and protected inputs.
+
+#include "distillery/output_dir.h"
+
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "distillery/io.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using distillery::OutputDirectory;
+using distillery::write_file_atomic;
+using distillery::test::runtime_error_of;
+using distillery::test::slurp;
+using distillery::test::TempDir;
+
+namespace {
+
+// Every entry of `dir` with its contents (directories as "<dir>"), for before/after equality.
+std::map<std::string, std::string> snapshot(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    const auto name = fs::relative(entry.path(), dir).string();
+    if (name == ".distillery.lock") continue;  // rewritten by every run that takes the lock
+    files[name] = entry.is_directory() ? "<dir>" : slurp(entry.path().string());
+  }
+  return files;
+}
+
+std::vector<std::string> manifest_of(const std::string& dir) {
+  return nlohmann::json::parse(slurp(dir + "/.distillery-manifest.json"))
+      .at("files")
+      .get<std::vector<std::string>>();
+}
+
+class OutputDirectoryTest : public ::testing::Test {
+ protected:
+  TempDir tmp;
+  std::string out = tmp.file("out");
+};
+
+TEST_F(OutputDirectoryTest, CommitInstallsTheStagedFilesAndRecordsThem) {
+  {
+    OutputDirectory d(out);
+    EXPECT_EQ(d.path("results.json"), out + "/.incomplete/results.json");
+    EXPECT_EQ(d.final_path("results.json"), out + "/results.json");
+    write_file_atomic(d.path("results.json"), "{}");
+    write_file_atomic(d.path("teacher.pt"), "T");
+    EXPECT_FALSE(fs::exists(out + "/teacher.pt"));  // staged only
+    d.commit();
+  }
+  EXPECT_EQ(slurp(out + "/teacher.pt"), "T");
+  EXPECT_EQ(slurp(out + "/results.json"), "{}");
+  EXPECT_FALSE(fs::exists(out + "/.incomplete"));
+  EXPECT_FALSE(fs::exists(out + "/.previous"));
+  EXPECT_FALSE(fs::exists(out + "/.distillery-commit.json"));
+  EXPECT_EQ(manifest_of(out), (std::vector<std::string>{"results.json", "teacher.pt"}));
+}
+
+TEST_F(OutputDirectoryTest, RemovesOnlyEarlierOutputsItDoesNotWriteAgain) {
+  fs::create_directories(out);
+  for (const char* user : {"teacher.pth", "teacher.pt.bak", "notes.txt", "specialist_notes.md",
+                           "teacher_member_x.txt"}) {
+    write_file_atomic(out + "/" + user, user);
+  }
+  {
+    OutputDirectory d(out);
+    for (const char* name : {"results.json", "specialist_0.pt", "specialist_3.pt", "teacher.pt"}) {
+      write_file_atomic(d.path(name), "first");
+    }
+    d.commit();
+  }
+  {
+    OutputDirectory d(out);
+    for (const char* name : {"results.json", "specialist_0.pt"}) {
+      write_file_atomic(d.path(name), "second");
+    }
+    d.commit();
+  }
+  EXPECT_EQ(slurp(out + "/specialist_0.pt"), "second");
+  EXPECT_FALSE(fs::exists(out + "/specialist_3.pt"));  // an output of the first run only
+  EXPECT_FALSE(fs::exists(out + "/teacher.pt"));
+  for (const char* user : {"teacher.pth", "teacher.pt.bak", "notes.txt", "specialist_notes.md",
+                           "teacher_member_x.txt"}) {
+    EXPECT_EQ(slurp(out + "/" + user), user) << "a file the runs did not write was changed";
+  }
+  EXPECT_EQ(manifest_of(out), (std::vector<std::string>{"results.json", "specialist_0.pt"}));
+}
+
+TEST_F(OutputDirectoryTest, AProtectedInputIsNeitherReplacedNorRemoved) {
+  {
+    OutputDirectory d(out);
+    write_file_atomic(d.path("teacher.pt"), "trained by run 1");
+    write_file_atomic(d.path("soft_targets.bin"), "computed by run 1");
+    d.commit();
+  }
+  {
+    OutputDirectory d(out);
+    d.protect(out + "/teacher.pt");       // run 2 loads its teacher from here
+    d.protect(out + "/soft_targets.bin");  // and reuses the stored soft targets
+    write_file_atomic(d.path("teacher.pt"), "saved again by run 2");
+    d.commit();  // run 2 does not write soft_targets.bin: kept, and still listed
+  }
+  EXPECT_EQ(slurp(out + "/teacher.pt"), "trained by run 1");
+  EXPECT_EQ(slurp(out + "/soft_targets.bin"), "computed by run 1");
+  EXPECT_EQ(manifest_of(out), (std::vector<std::string>{"soft_targets.bin", "teacher.pt"}));
+}
+
+TEST_F(OutputDirectoryTest, AddingAFileKeepsTheEarlierOutputs) {
+  {
+    OutputDirectory d(out);
+    write_file_atomic(d.path("results.json"), "{}");
+    d.commit();
+  }
+  {
+    OutputDirectory d(out);
+    write_file_atomic(d.path("soft_targets.bin"), "S");
+    d.commit(/*remove_stale=*/false);
+  }
+  EXPECT_TRUE(fs::exists(out + "/results.json"));
+  EXPECT_EQ(manifest_of(out), (std::vector<std::string>{"results.json", "soft_targets.bin"}));
+}
+
+TEST_F(OutputDirectoryTest, ASecondRunIsRefusedWhileTheLockIsHeld) {
+  OutputDirectory first(out);
+  const auto message = runtime_error_of([&] { OutputDirectory second(out); });
+  const std::string expected =
+      out + " is in use by another distillery run (pid " + std::to_string(::getpid()) + " since ";
+  EXPECT_EQ(message.rfind(expected, 0), 0u) << message;
+  EXPECT_NE(message.find(" UTC); wait for it to finish or choose another out_dir"),
+            std::string::npos)
+      << message;
+}
+
+TEST_F(OutputDirectoryTest, AStaleLockIsTakenOver) {
+  { OutputDirectory first(out); }  // released: the lock file stays behind
+  write_file_atomic(out + "/.distillery.lock", "pid 999999 since 2020-01-01 00:00:00 UTC\n");
+  OutputDirectory second(out);
+  EXPECT_EQ(slurp(out + "/.distillery.lock").rfind("pid " + std::to_string(::getpid()), 0), 0u);
+}
+
+TEST_F(OutputDirectoryTest, AFailedRunChangesNothing) {
+  {
+    OutputDirectory d(out);
+    write_file_atomic(d.path("results.json"), "good");
+    d.commit();
+  }
+  const auto before = snapshot(out);
+  {
+    OutputDirectory d(out);
+    write_file_atomic(d.path("results.json"), "half done");
+    write_file_atomic(d.path("metrics.jsonl"), "{}");
+  }  // destroyed without commit: the run failed
+  EXPECT_EQ(snapshot(out), before);
+}
+
+TEST_F(OutputDirectoryTest, AnOutputNameTakenByADirectoryIsRefusedBeforeAnyChange) {
+  fs::create_directories(out + "/teacher.pt");
+  OutputDirectory d(out);
+  write_file_atomic(d.path("results.json"), "new");
+  write_file_atomic(d.path("teacher.pt"), "new");
+  EXPECT_EQ(runtime_error_of([&] { d.commit(); }),
+            out + "/teacher.pt is a directory, but this run writes a file of that name; move "
+                  "the directory away and run again");
+  EXPECT_FALSE(fs::exists(out + "/results.json"));
+}
+
+// Sets or clears the immutable attribute of `path` (as chattr +i / -i); false where the file
+// system or the permissions do not allow it.
+bool set_immutable(const std::string& path, bool on) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  int flags = 0;
+  bool ok = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+  flags = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
+  ok = ok && ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+  ::close(fd);
+  return ok;
+}
+
+TEST_F(OutputDirectoryTest, ARenameThatFailsMidwayPutsThePreviousOutputsBack) {
+  {
+    OutputDirectory d(out);
+    for (const char* name : {"a.pt", "results.json"}) write_file_atomic(d.path(name), "old");
+    d.commit();
+  }
+  const auto before = snapshot(out);
+  OutputDirectory d(out);
+  for (const char* name : {"a.pt", "b.pt", "results.json"}) write_file_atomic(d.path(name), "new");
+  // An immutable results.json cannot be moved aside: that rename fails after a.pt and the
+  // manifest were moved aside.
+  if (!set_immutable(out + "/results.json", true)) {
+    GTEST_SKIP() << "this file system does not support the immutable attribute";
+  }
+  const auto message = runtime_error_of([&] { d.commit(); });
+  set_immutable(out + "/results.json", false);
+  EXPECT_EQ(message, "cannot install the outputs into " + out + " (" + out +
+                         "/results.json: Operation not permitted); the previous outputs are "
+                         "unchanged");
+  auto after = snapshot(out);
+  for (auto it = after.begin(); it != after.end();) {
+    it = it->first.rfind(".incomplete", 0) == 0 ? after.erase(it) : std::next(it);
+  }
+  EXPECT_EQ(after, before);
+}
+
+TEST_F(OutputDirectoryTest, ACommitInterruptedByACrashIsUndoneByTheNextRun) {
+  fs::create_directories(out + "/.previous");
+  write_file_atomic(out + "/.previous/a.pt", "old a");   // moved aside before the crash
+  write_file_atomic(out + "/a.pt", "new a");              // installed before the crash
+  write_file_atomic(out + "/b.pt", "new b");              // a new output, installed
+  write_file_atomic(out + "/results.json", "old results");  // not yet moved aside
+  write_file_atomic(out + "/.distillery-commit.json",
+                    R"({"backup": ["a.pt", "results.json"],
+                        "install": ["a.pt", "b.pt", "c.pt", "results.json"]})");
+  OutputDirectory d(out);
+  EXPECT_EQ(slurp(out + "/a.pt"), "old a");
+  EXPECT_FALSE(fs::exists(out + "/b.pt"));
+  EXPECT_EQ(slurp(out + "/results.json"), "old results");
+  EXPECT_FALSE(fs::exists(out + "/.previous"));
+  EXPECT_FALSE(fs::exists(out + "/.distillery-commit.json"));
+}
+
+TEST_F(OutputDirectoryTest, AFileGivenAsOutDirIsRefused) {
+  write_file_atomic(out, "a file");
+  EXPECT_EQ(runtime_error_of([&] { OutputDirectory d(out); }),
+            "out_dir " + out + " exists and is not a directory; give a directory (it is created "
+                               "if missing)");
+}
+
+}  // namespace
