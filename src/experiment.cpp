@@ -71,13 +71,14 @@ std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teache
   return computed;
 }
 
-void save_teacher(BuiltTeacher& built, const RunOutputs& out, InputShape input, int64_t classes) {
+void save_teacher(BuiltTeacher& built, const RunOutputs& out, InputShape input, int64_t classes,
+                  const ModelInfo& info) {
   for (std::size_t i = 0; i < built.nets.size(); ++i) {
     const auto name = built.nets.size() == 1 && built.specs.size() == 1 && !built.has_torchscript &&
                               built.teacher->num_members() == 1
                           ? std::string("teacher.pt")
                           : "teacher_member_" + std::to_string(i) + ".pt";
-    save_model(out.path(name), built.nets[i], built.specs[i], input, classes);
+    save_model(out.path(name), built.nets[i], built.specs[i], input, classes, info);
   }
 }
 
@@ -107,7 +108,10 @@ torch::nn::Sequential fresh_student(const ExperimentConfig& c, InputShape input,
 nlohmann::json to_json(const ModelReport& r) {
   return {{"test_errors", r.test_errors},     {"test_examples", r.test_examples},
           {"test_accuracy", r.test_accuracy}, {"parameters", r.parameters},
-          {"multiply_adds", r.multiply_adds}, {"train_seconds", r.train_seconds},
+          // -1 means unknown (a TorchScript teacher): null, never a number to add up.
+          {"multiply_adds", r.multiply_adds < 0 ? nlohmann::json(nullptr)
+                                                : nlohmann::json(r.multiply_adds)},
+          {"train_seconds", r.train_seconds},
           {"errors_per_class", r.errors_per_class}};
 }
 
@@ -117,6 +121,11 @@ ExperimentData load_experiment_data(const DataConfig& config) {
   auto train = data::load_mnist_format(config.dir, data::Split::kTrain, norm,
                                        /*labels_optional=*/true);
   auto test = data::load_mnist_format(config.dir, data::Split::kTest, norm);
+  for (auto* set : {&train, &test}) {  // what the models trained on it record (ModelInfo)
+    set->name = config.dataset;
+    set->class_names = data::mnist_format_class_names(config.dataset);
+    set->normalization = norm;
+  }
   if (train.images.sizes().slice(1) != test.images.sizes().slice(1)) {
     throw std::runtime_error(config.dir + ": training images are " +
                              shape_text(shape_of(train)) + " but test images are " +
@@ -153,6 +162,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
   const auto d = load_experiment_data(c.data);
   const auto input = shape_of(d.train);
   const int64_t classes = d.train.num_classes;
+  const auto info = model_info_of(d.train);
   const torch::Device device(c.device);
   RunOutputs out(c.out_dir);
   write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
@@ -167,7 +177,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
   auto built = build_teacher(c.teacher, d, "teacher", callbacks);
   check_teacher_classes(built, d, device);
   result.teacher = report_for(built, d.test, c.student.training);
-  save_teacher(built, out, input, classes);
+  save_teacher(built, out, input, classes, info);
 
   // 2. Student from scratch on the hard labels of the transfer set (when it has labels).
   if (d.transfer.labeled() && c.student.scratch) {
@@ -177,7 +187,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
                                               "student_scratch", callbacks);
     result.student_scratch =
         report_for(scratch, d.test, c.student.training, scratch_run.train_seconds);
-    save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, classes);
+    save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, classes, info);
   } else if (c.student.scratch) {
     spdlog::info("student: the transfer set has no labels: no scratch student, soft term only");
   }
@@ -196,7 +206,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
                              c.distillation.loss, "student_distilled", callbacks);
   result.student_distilled =
       report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
-  save_model(out.path("student_distilled.pt"), distilled, c.student.model, input, classes);
+  save_model(out.path("student_distilled.pt"), distilled, c.student.model, input, classes, info);
 
   // 4. §3: raise the bias of each omitted class by the shift that is best on held-out data.
   if (!c.data.omit_classes.empty()) {
@@ -213,7 +223,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
     result.student_distilled_corrected =
         report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
     save_model(out.path("student_distilled_corrected.pt"), distilled, c.student.model, input,
-               classes);
+               classes, info);
   }
 
   nlohmann::json results = {
@@ -264,7 +274,8 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
   const auto& train_set = teacher ? d.train : d.transfer;
   const auto run = train_supervised(net, train_set, d.test, training, which,
                                     with_metrics_file(out.path("metrics.jsonl"), user_callbacks));
-  save_model(out.path(which + ".pt"), net, spec, input, d.train.num_classes);
+  save_model(out.path(which + ".pt"), net, spec, input, d.train.num_classes,
+             model_info_of(d.train));
   auto report = report_for(net, d.test, training, run.train_seconds);
   out.commit();
   return report;
