@@ -159,13 +159,12 @@ ModelReport report_for(BuiltTeacher& built, const data::Dataset& test, const Tra
   const auto result =
       evaluate([&](const torch::Tensor& x) { return built.teacher->forward(x); }, test,
                o.eval_batch_size(), torch::Device(o.device()));
-  int64_t parameters = 0, multiply_adds = 0;
-  for (auto& net : built.nets) {
-    parameters += count_parameters(*net);
-    multiply_adds += count_multiply_adds(net, shape_of(test));
-  }
+  // Every member's parameters, TorchScript ones included; the multiply-adds of a TorchScript
+  // member cannot be counted from its layers, so the sum is unknown (-1, see ModelReport).
+  int64_t multiply_adds = 0;
+  for (auto& net : built.nets) multiply_adds += count_multiply_adds(net, shape_of(test));
   if (built.has_torchscript) multiply_adds = -1;
-  return report_for(result, parameters, multiply_adds, built.train_seconds);
+  return report_for(result, built.teacher->parameter_count(), multiply_adds, built.train_seconds);
 }
 
 void check_teacher_classes(BuiltTeacher& built, const ExperimentData& d, torch::Device device) {
