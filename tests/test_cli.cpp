@@ -2,70 +2,24 @@
 
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_util.h"
 #include "distillery/config.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
+using distillery::test::CliTest;
+using distillery::test::run_command;
 using distillery::test::slurp;
 using distillery::test::TempDir;
+using distillery::test::tiny_config;
 
 namespace {
-
-struct Run {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Run run_command(const std::string& command, const TempDir& dir) {
-  const std::string log = dir.file("command.log");
-  const int status = std::system((command + " > " + log + " 2>&1 < /dev/null").c_str());
-  Run r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.output = slurp(log);
-  return r;
-}
-
-std::string tiny_config(const std::string& data_dir, const std::string& out_dir) {
-  nlohmann::json c = {
-      {"name", "tiny"},
-      {"out_dir", out_dir},
-      {"threads", 1},
-      {"data", {{"dir", data_dir}}},
-      {"teacher",
-       {{"model", {{"architecture", "convnet"}, {"channels", {4, 8}}, {"hidden", {32}}}},
-        {"training", {{"epochs", 6}, {"batch_size", 32}, {"learning_rate", 0.003}}}}},
-      {"student",
-       {{"model", {{"architecture", "mlp"}, {"hidden", {16}}}},
-        {"training", {{"epochs", 3}, {"batch_size", 32}}}}},
-      {"distillation", {{"temperature", 2.0}, {"alpha", 0.5}}}};
-  return c.dump(2);
-}
-
-class CliTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    fs::create_directories(data_dir);
-    distillery::test::write_tiny_mnist(data_dir, 300, 100, /*gzip=*/true);
-    write(config, tiny_config(data_dir, out_dir));
-  }
-  static void write(const std::string& path, const std::string& text) {
-    distillery::test::write_bytes(path, std::vector<uint8_t>(text.begin(), text.end()));
-  }
-  std::string cli(const std::string& args) const { return std::string(DISTILLERY_CLI) + " " + args; }
-
-  TempDir dir;
-  std::string data_dir = dir.file("data");
-  std::string out_dir = dir.file("out");
-  std::string config = dir.file("exp.json");
-};
 
 TEST_F(CliTest, RunWritesResultsConfigMetricsAndModels) {
   const auto r = run_command(cli("run " + config), dir);
@@ -319,7 +273,7 @@ TEST_F(CliTest, EnsembleOfTorchScriptAndTrainedTeachers) {
   const auto r = run_command(cli("run " + config), dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto results = results_of(out_dir);
-  EXPECT_EQ(results.at("teacher").at("multiply_adds"), -1);  // unknown for TorchScript
+  EXPECT_TRUE(results.at("teacher").at("multiply_adds").is_null());  // unknown for TorchScript
   EXPECT_TRUE(fs::exists(out_dir + "/teacher_member_0.pt"));
   EXPECT_FALSE(fs::exists(out_dir + "/teacher.pt"));
 }
