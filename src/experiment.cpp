@@ -132,7 +132,8 @@ ModelReport train_scratch_student(const ExperimentConfig& c, const ExperimentDat
   spdlog::info("student: {} ({} parameters)", c.student.model.dump(), count_parameters(*scratch));
   const auto run = train_supervised(scratch, d.transfer, d.test, c.student.training,
                                     "student_scratch", callbacks);
-  save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, d.train.num_classes);
+  save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, d.train.num_classes,
+             model_info_of(d.train));
   return report_for(scratch, d.test, c.student.training, run.train_seconds);
 }
 
@@ -179,7 +180,10 @@ nlohmann::json results_json(const ExperimentConfig& c, const ExperimentResult& r
 nlohmann::json to_json(const ModelReport& r) {
   return {{"test_errors", r.test_errors},     {"test_examples", r.test_examples},
           {"test_accuracy", r.test_accuracy}, {"parameters", r.parameters},
-          {"multiply_adds", r.multiply_adds}, {"train_seconds", r.train_seconds},
+          // -1 means unknown (a TorchScript teacher): null, never a number to add up.
+          {"multiply_adds", r.multiply_adds < 0 ? nlohmann::json(nullptr)
+                                                : nlohmann::json(r.multiply_adds)},
+          {"train_seconds", r.train_seconds},
           {"errors_per_class", r.errors_per_class}};
 }
 
@@ -189,6 +193,11 @@ ExperimentData load_experiment_data(const DataConfig& config) {
   auto train = data::load_mnist_format(config.dir, data::Split::kTrain, norm,
                                        /*labels_optional=*/true);
   auto test = data::load_mnist_format(config.dir, data::Split::kTest, norm);
+  for (auto* set : {&train, &test}) {  // what the models trained on it record (ModelInfo)
+    set->name = config.dataset;
+    set->class_names = data::mnist_format_class_names(config.dataset);
+    set->normalization = norm;
+  }
   if (train.images.sizes().slice(1) != test.images.sizes().slice(1)) {
     throw std::runtime_error(config.dir + ": training images are " +
                              shape_text(shape_of(train)) + " but test images are " +
@@ -242,7 +251,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
   auto built = build_teacher(c.teacher, d, "teacher", callbacks, &out);
   check_teacher_classes(built, d, torch::Device(c.device));
   result.teacher = report_for(built, d.test, c.student.training);
-  save_teacher(built, out, shape_of(d.train), d.train.num_classes);
+  save_teacher(built, out, d.train);
   built.teacher->set_temperature(c.distillation.loss.temperature());
   const auto soft_targets = obtain_soft_targets(c, built.teacher, transfer, std::move(preloaded),
                                                 out, result.soft_targets);
@@ -264,7 +273,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
   result.student_distilled =
       report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
   save_model(out.path("student_distilled.pt"), distilled, c.student.model, shape_of(d.train),
-             d.train.num_classes);
+             d.train.num_classes, model_info_of(d.train));
 
   // 4. §3: raise the bias of each omitted class by the shift that is best on held-out data.
   if (!c.data.omit_classes.empty()) {
@@ -272,7 +281,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
     result.student_distilled_corrected =
         report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
     save_model(out.path("student_distilled_corrected.pt"), distilled, c.student.model,
-               shape_of(d.train), d.train.num_classes);
+               shape_of(d.train), d.train.num_classes, model_info_of(d.train));
   }
   write_file_atomic(out.path("results.json"),
                     results_json(c, result, transfer.labeled()).dump(2) + "\n");
@@ -307,7 +316,8 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
   const auto& train_set = teacher ? d.train : d.transfer;
   const auto run = train_supervised(net, train_set, d.test, training, which,
                                     with_metrics_file(out.path("metrics.jsonl"), user_callbacks));
-  save_model(out.path(which + ".pt"), net, spec, input, d.train.num_classes);
+  save_model(out.path(which + ".pt"), net, spec, input, d.train.num_classes,
+             model_info_of(d.train));
   auto report = report_for(net, d.test, training, run.train_seconds);
   out.commit();
   return report;
@@ -326,7 +336,7 @@ std::string write_soft_targets(const ExperimentConfig& c, const std::string& out
   const auto d = load_experiment_data(c.data);
   auto built = build_teacher(c.teacher, d, "teacher", callbacks, &out);
   check_teacher_classes(built, d, torch::Device(c.device));
-  save_teacher(built, out, shape_of(d.train), d.train.num_classes);
+  save_teacher(built, out, d.train);
   const auto targets = compute_soft_targets(built.teacher, d.transfer,
                                             c.student.training.eval_batch_size(),
                                             torch::Device(c.device));

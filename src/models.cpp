@@ -1,5 +1,7 @@
 #include "distillery/models.h"
 
+#include <caffe2/serialize/inline_container.h>
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -69,6 +71,20 @@ uint64_t state_fingerprint(torch::nn::Module& model) {
   return fingerprint_tensors(tensors);
 }
 constexpr const char* kWeightsKey = "distillery.model";
+
+// A file that is not a distillery model but a kind of file the config takes under another key.
+void throw_if_misplaced(const std::string& path) {
+  const auto kind = detect_model_file_kind(path);
+  if (kind == ModelFileKind::kPickle) {
+    throw std::runtime_error(path + ": this is a PyTorch state dict or other torch.save file, not "
+                             "a distillery model file; give it as \"weights\" together with "
+                             "\"model\" (its architecture), not as \"checkpoint\"");
+  }
+  if (kind == ModelFileKind::kTorchScript) {
+    throw std::runtime_error(path + ": this is a TorchScript file, not a distillery model file; "
+                             "give it as \"torchscript\", not as \"checkpoint\"");
+  }
+}
 
 }  // namespace
 
@@ -209,21 +225,26 @@ int64_t count_multiply_adds(torch::nn::Sequential& model, InputShape input) {
 }
 
 void save_model(const std::string& path, torch::nn::Sequential& model, const nlohmann::json& spec,
-                InputShape input, int64_t num_classes, const nlohmann::json& metadata) {
+                InputShape input, int64_t num_classes, const ModelInfo& info,
+                const nlohmann::json& metadata) {
+  check_model_info(info, input, num_classes);
   nlohmann::json header = {{"spec", spec},
                            {"metadata", metadata},
                            {"input", {input.channels, input.height, input.width}},
                            {"num_classes", num_classes},
-                           {"format", "distillery-model-1"},
+                           {"data", to_json(info)},
+                           {"format", "distillery-model-2"},
                            {"fingerprint", fingerprint_hex(state_fingerprint(*model))}};
-  write_atomic_with(path, [&](const std::string& tmp) {
-    torch::serialize::OutputArchive archive;
-    archive.write(kSpecKey, c10::IValue(header.dump()));
-    torch::serialize::OutputArchive weights;
-    model->save(weights);
-    archive.write(kWeightsKey, weights);
-    archive.save_to(tmp);
-  });
+  torch::serialize::OutputArchive archive;
+  archive.write(kSpecKey, c10::IValue(header.dump()));
+  torch::serialize::OutputArchive weights;
+  model->save(weights);
+  archive.write(kWeightsKey, weights);
+  // Serialised in memory: LibTorch's file writer aborts the program (std::terminate) when a
+  // write fails while it unwinds, e.g. on a full disk; write_file_atomic reports it instead.
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomic(path, bytes.str());
 }
 
 void load_state_dict(torch::nn::Module& model, const std::string& path) {
@@ -280,14 +301,17 @@ SavedModel load_model(const std::string& path) {
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
+    throw_if_misplaced(path);
     throw std::runtime_error(path + ": cannot load model archive: " + e.what_without_backtrace());
   }
   c10::IValue header_value;
   if (!archive.try_read(kSpecKey, header_value) || !header_value.isString()) {
+    throw_if_misplaced(path);
     throw std::runtime_error(path + ": not a distillery model file (no architecture record); "
                              "save models with distillery::save_model");
   }
   SavedModel out;
+  nlohmann::json data_record;  // absent in files written before it existed
   try {
     const auto header = nlohmann::json::parse(header_value.toStringRef());
     out.spec = header.at("spec");
@@ -295,6 +319,7 @@ SavedModel load_model(const std::string& path) {
     out.input = InputShape{shape.at(0), shape.at(1), shape.at(2)};
     out.num_classes = header.at("num_classes").get<int64_t>();
     if (header.contains("metadata")) out.metadata = header.at("metadata");
+    if (header.contains("data")) data_record = header.at("data");
     out.model = build_model(out.spec, out.input, out.num_classes, path + ":spec");
     torch::serialize::InputArchive weights;
     if (!archive.try_read(kWeightsKey, weights)) throw std::runtime_error("no weights record");
@@ -308,8 +333,24 @@ SavedModel load_model(const std::string& path) {
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": damaged model file: " + e.what());
   }
+  out.info = model_info_from_json(data_record, path, out.input, out.num_classes);
   out.model->eval();
   return out;
+}
+
+ModelFileKind detect_model_file_kind(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    // torch.save archives hold data.pkl; TorchScript modules (and the archives save_model
+    // writes, which are TorchScript modules without methods) also hold constants.pkl.
+    if (!reader.hasRecord("constants.pkl")) {
+      return reader.hasRecord("data.pkl") ? ModelFileKind::kPickle : ModelFileKind::kOther;
+    }
+    const auto module = torch::jit::load(path);
+    return module.hasattr(kSpecKey) ? ModelFileKind::kDistilleryModel : ModelFileKind::kTorchScript;
+  } catch (const std::exception&) {
+    return ModelFileKind::kOther;
+  }
 }
 
 }  // namespace distillery

@@ -272,15 +272,16 @@ BuiltTeacher build_teacher(const TeacherConfig& t, const ExperimentData& d,
   return out;
 }
 
-void save_teacher(const BuiltTeacher& built, const OutputDirectory& out, InputShape input,
-                  int64_t classes) {
+void save_teacher(const BuiltTeacher& built, const OutputDirectory& out,
+                  const data::Dataset& train) {
   for (std::size_t i = 0; i < built.nets.size(); ++i) {
     if (built.reused[i]) continue;
     const auto metadata = built.recipes[i].is_null()
                               ? nlohmann::json(nullptr)
                               : nlohmann::json{{"teacher_recipe", built.recipes[i]}};
     auto net = built.nets[i];
-    save_model(out.path(built.files[i]), net, built.specs[i], input, classes, metadata);
+    save_model(out.path(built.files[i]), net, built.specs[i], shape_of(train), train.num_classes,
+               model_info_of(train), metadata);
   }
 }
 
@@ -311,13 +312,12 @@ ModelReport report_for(BuiltTeacher& built, const data::Dataset& test, const Tra
   const auto result =
       evaluate([&](const torch::Tensor& x) { return built.teacher->forward(x); }, test,
                o.eval_batch_size(), torch::Device(o.device()));
-  int64_t parameters = 0, multiply_adds = 0;
-  for (auto& net : built.nets) {
-    parameters += count_parameters(*net);
-    multiply_adds += count_multiply_adds(net, shape_of(test));
-  }
+  // Every member's parameters, TorchScript ones included; the multiply-adds of a TorchScript
+  // member cannot be counted from its layers, so the sum is unknown (-1, see ModelReport).
+  int64_t multiply_adds = 0;
+  for (auto& net : built.nets) multiply_adds += count_multiply_adds(net, shape_of(test));
   if (built.has_torchscript) multiply_adds = -1;
-  return report_for(result, parameters, multiply_adds, built.train_seconds);
+  return report_for(result, built.teacher->parameter_count(), multiply_adds, built.train_seconds);
 }
 
 void check_teacher_classes(BuiltTeacher& built, const ExperimentData& d, torch::Device device) {

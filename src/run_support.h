@@ -69,9 +69,10 @@ BuiltTeacher build_teacher(const TeacherConfig& t, const ExperimentData& d,
                            const std::string& phase, const Callbacks& callbacks,
                            OutputDirectory* reuse_from = nullptr);
 
-// Stages every net of `built` that was not reused under its file name, with its recipe.
-void save_teacher(const BuiltTeacher& built, const OutputDirectory& out, InputShape input,
-                  int64_t classes);
+// Stages every net of `built` that was not reused under its file name, with its recipe and
+// what `train` records (model_info_of).
+void save_teacher(const BuiltTeacher& built, const OutputDirectory& out,
+                  const data::Dataset& train);
 
 ModelReport report_for(const EvalResult& test, int64_t parameters, int64_t multiply_adds,
                        double train_seconds);

@@ -4,11 +4,40 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 #include "distillery/fingerprint.h"
+#include "distillery/models.h"
 
 namespace distillery {
+namespace {
+
+// The logits of a TorchScript teacher, with the module's own mistakes named as such.
+torch::Tensor scripted_logits(torch::jit::Module& module, const torch::Tensor& inputs,
+                              const std::string& path) {
+  const auto out = module.forward({inputs});
+  if (!out.isTensor()) {
+    const std::string what = out.isTuple()         ? "a tuple"
+                             : out.isList()        ? "a list"
+                             : out.isGenericDict() ? "a dict"
+                                                   : "a " + std::string(out.tagKind());
+    throw std::runtime_error(path + ": the TorchScript teacher returns " + what +
+                             "; its forward must return the logits tensor [B, C] (return only "
+                             "the logits)");
+  }
+  auto logits = out.toTensor();
+  if (logits.dim() != 2 || logits.size(0) != inputs.size(0)) {
+    std::ostringstream message;
+    message << path << ": the TorchScript teacher returns a tensor of shape " << logits.sizes()
+            << " for " << inputs.size(0) << " inputs; its forward must return the logits tensor "
+            << "[B, C]";
+    throw std::runtime_error(message.str());
+  }
+  return logits;
+}
+
+}  // namespace
 
 EnsembleMode parse_ensemble_mode(const std::string& name) {
   if (name == "arithmetic") return EnsembleMode::kArithmetic;
@@ -71,6 +100,14 @@ torch::Tensor TeacherImpl::forward(const torch::Tensor& inputs) {
   return combine_member_logits(member_logits(inputs), mode_, temperature_);
 }
 
+int64_t TeacherImpl::parameter_count() const {
+  int64_t total = 0;
+  for (const auto& m : members_) {
+    if (m.parameter_count) total += m.parameter_count();
+  }
+  return total;
+}
+
 uint64_t TeacherImpl::fingerprint() const {
   std::vector<torch::Tensor> tensors;
   tensors.push_back(torch::tensor({static_cast<int64_t>(mode_),
@@ -101,11 +138,24 @@ Teacher load_torchscript_teacher(const std::string& path) {
   try {
     *module = torch::jit::load(path);
   } catch (const c10::Error& e) {
+    if (detect_model_file_kind(path) == ModelFileKind::kPickle) {
+      throw std::runtime_error(path + ": this is a PyTorch state dict or other torch.save file, "
+                               "not TorchScript; give it as \"weights\" together with "
+                               "\"model\" (its architecture), not as \"torchscript\"");
+    }
     throw std::runtime_error(path + ": cannot load TorchScript teacher: " +
                              e.what_without_backtrace());
   }
+  if (!module->find_method("forward")) {
+    if (detect_model_file_kind(path) == ModelFileKind::kDistilleryModel) {
+      throw std::runtime_error(path + ": this is a model file written by distillery, not "
+                               "TorchScript; give it as \"checkpoint\", not as \"torchscript\"");
+    }
+    throw std::runtime_error(path + ": the TorchScript module has no forward method; save a "
+                             "module whose forward maps images [B, C, H, W] to logits [B, C]");
+  }
   TeacherImpl::Member m;
-  m.forward = [module](const torch::Tensor& x) { return module->forward({x}).toTensor(); };
+  m.forward = [module, path](const torch::Tensor& x) { return scripted_logits(*module, x, path); };
   m.to = [module](torch::Device device) { module->to(device); };
   m.state = [module] {
     std::vector<torch::Tensor> tensors;
@@ -116,6 +166,11 @@ Teacher load_torchscript_teacher(const std::string& path) {
   m.freeze = [module] {
     for (auto p : module->parameters()) p.set_requires_grad(false);
     module->eval();
+  };
+  m.parameter_count = [module] {
+    int64_t total = 0;
+    for (const auto& p : module->parameters()) total += p.numel();
+    return total;
   };
   return Teacher(std::vector<TeacherImpl::Member>{m}, EnsembleMode::kGeometric, 1.0);
 }
@@ -134,6 +189,7 @@ Teacher make_ensemble(const std::vector<Teacher>& members, EnsembleMode mode,
           torch::tensor(static_cast<int64_t>(holder->fingerprint()))};
     };
     m.freeze = [holder]() mutable { holder->train(false); };
+    m.parameter_count = [holder] { return holder->parameter_count(); };
     all.push_back(std::move(m));
   }
   return Teacher(std::move(all), mode, temperature);

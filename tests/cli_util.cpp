@@ -34,6 +34,20 @@ nlohmann::json tiny_config(const std::string& data_dir, const std::string& out_d
           {"distillation", {{"temperature", 2.0}, {"alpha", 0.5}}}};
 }
 
+void CliTest::SetUp() {
+  std::filesystem::create_directories(data_dir);
+  write_tiny_mnist(data_dir, 300, 100, /*gzip=*/true);
+  write(config, tiny_config(data_dir, out_dir).dump(2));
+}
+
+void CliTest::write(const std::string& path, const std::string& text) {
+  write_bytes(path, std::vector<uint8_t>(text.begin(), text.end()));
+}
+
+std::string CliTest::cli(const std::string& args) const {
+  return std::string(DISTILLERY_CLI) + " " + args;
+}
+
 void TinyRunTest::SetUp() {
   std::filesystem::create_directories(data_dir);
   write_tiny_mnist(data_dir, 200, 50, /*gzip=*/false);

@@ -1,10 +1,17 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <limits>
 
 #include "distillery/json_fields.h"
 #include "distillery/models.h"
+#include "model_files.h"
 #include "test_util.h"
 
 using distillery::InputShape;
@@ -76,7 +83,7 @@ TEST(Models, SaveAndLoadRoundTripsWeightsBuffersAndArchitecture) {
   model->eval();
   const auto x = torch::randn({5, 1, 28, 28});
   const auto expected = model->forward(x);
-  distillery::save_model(dir.file("m.pt"), model, spec, {}, 10);
+  distillery::save_model(dir.file("m.pt"), model, spec, {}, 10, {});
   auto loaded = distillery::load_model(dir.file("m.pt"));
   EXPECT_EQ(loaded.spec, spec);
   EXPECT_EQ(loaded.num_classes, 10);
@@ -93,6 +100,152 @@ TEST(Models, LoadingGarbageNamesTheFile) {
     EXPECT_EQ(std::string(e.what()).rfind(dir.file("junk.pt") + ": cannot load model archive", 0), 0u)
         << e.what();
   }
+}
+
+std::string fixture(const std::string& name) {
+  return std::string(DISTILLERY_FIXTURE_DIR) + "/" + name;
+}
+
+const nlohmann::json kSmallMlp = {{"architecture", "mlp"}, {"hidden", {4}}};
+
+TEST(Models, SaveAndLoadRoundTripsTheDataRecord) {
+  distillery::test::TempDir dir;
+  distillery::data::Dataset set;
+  set.images = torch::zeros({4, 3, 8, 8});
+  set.labels = torch::tensor({0, 1, 0, 1}, torch::kInt64);
+  set.num_classes = 2;
+  set.name = "two-class";
+  set.class_names = {"cat", "dog"};
+  set.normalization = distillery::data::Normalization{0.5, 0.25};
+  // The record travels with the parts of the set the experiment trains on.
+  for (const auto& part : {set.head(2), set.slice(1, 2), set.without_classes({1})}) {
+    EXPECT_EQ(part.name, "two-class");
+    EXPECT_EQ(part.class_names, set.class_names);
+    ASSERT_TRUE(part.normalization.has_value());
+    EXPECT_EQ(part.normalization->std, 0.25);
+  }
+  const auto info = distillery::model_info_of(set);
+  EXPECT_EQ(info.mean, (std::vector<double>{0.5, 0.5, 0.5}));  // one entry per channel
+  auto model = distillery::build_model(kSmallMlp, {3, 8, 8}, 2);
+  distillery::save_model(dir.file("m.pt"), model, kSmallMlp, {3, 8, 8}, 2, info);
+  const auto loaded = distillery::load_model(dir.file("m.pt"));
+  EXPECT_EQ(loaded.info.dataset, "two-class");
+  EXPECT_EQ(loaded.info.class_names, (std::vector<std::string>{"cat", "dog"}));
+  EXPECT_EQ(loaded.info.mean, (std::vector<double>{0.5, 0.5, 0.5}));
+  EXPECT_EQ(loaded.info.std, (std::vector<double>{0.25, 0.25, 0.25}));
+  EXPECT_EQ(loaded.input.channels, 3);
+  // A set built by hand records nothing.
+  const auto unknown = distillery::model_info_of(distillery::data::Dataset{});
+  EXPECT_EQ(unknown.dataset, "unknown");
+  EXPECT_FALSE(unknown.has_normalization());
+  EXPECT_EQ(distillery::to_json(unknown).dump(),
+            R"({"class_names":[],"dataset":"unknown","normalization":null})");
+}
+
+TEST(Models, DataRecordThatDoesNotFitTheModelIsRefused) {
+  distillery::test::TempDir dir;
+  auto model = distillery::build_model(kSmallMlp, {}, 10);
+  distillery::ModelInfo info;
+  info.class_names = {"a", "b", "c"};
+  EXPECT_EQ(distillery::test::error_of_type<c10::Error>(
+                [&] { distillery::save_model(dir.file("m.pt"), model, kSmallMlp, {}, 10, info); }),
+            "3 class names for 10 classes");
+  info.class_names.clear();
+  info.mean = {0.1, 0.1};
+  info.std = {0.3, 0.3};
+  EXPECT_EQ(distillery::test::error_of_type<c10::Error>(
+                [&] { distillery::save_model(dir.file("m.pt"), model, kSmallMlp, {}, 10, info); }),
+            "a normalisation of 2 means and 2 standard deviations for 1 input channel(s)");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("m.pt")));
+}
+
+TEST(Models, FileWithoutTheDataRecordStillLoadsAsUnknown) {
+  distillery::test::TempDir dir;
+  torch::manual_seed(4);
+  auto model = distillery::build_model(kSmallMlp, {}, 10);
+  model->eval();
+  distillery::test::write_model_file_without_data_record(dir.file("old.pt"), model, kSmallMlp,
+                                                         {}, 10);
+  auto loaded = distillery::load_model(dir.file("old.pt"));
+  EXPECT_EQ(loaded.info.dataset, "unknown");
+  EXPECT_TRUE(loaded.info.class_names.empty());
+  EXPECT_FALSE(loaded.info.has_normalization());
+  const auto x = torch::randn({2, 1, 28, 28});
+  EXPECT_TRUE(torch::equal(loaded.model->forward(x), model->forward(x)));
+}
+
+bool has_temporary_files(const std::string& directory) {
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+    if (entry.path().filename().string().find(".tmp") != std::string::npos) return true;
+  }
+  return false;
+}
+
+// A disk that fills up during the write (here: a file size limit of 64 KiB, which makes write()
+// fail with EFBIG as a full disk makes it fail with ENOSPC) must give an exception naming the
+// path, not LibTorch's std::terminate; the last good file stays and no temporary is left.
+// (The "threadsafe" death test runs this whole test again in a fresh child process, which
+// checks its own directory and removes it.)
+TEST(ModelsDeathTest, AFailedWriteIsAnErrorNamingThePathNotAnAbort) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  distillery::test::TempDir dir;
+  const auto path = dir.file("m.pt");
+  const nlohmann::json spec = {{"architecture", "mlp"}, {"hidden", {64}}};
+  auto model = distillery::build_model(spec, {}, 10);
+  distillery::save_model(path, model, spec, {}, 10, {});
+  const auto good = distillery::test::slurp(path);
+  ASSERT_GT(good.size(), 65536u);
+  auto save_with_a_full_disk = [&] {
+    std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{65536, 65536};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    int code = 2;  // no exception
+    try {
+      distillery::save_model(path, model, spec, {}, 10, {});
+    } catch (const std::runtime_error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      code = has_temporary_files(dir.path()) ? 3 : distillery::test::slurp(path) != good ? 4 : 0;
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir.path(), ec);
+    std::exit(code);
+  };
+  EXPECT_EXIT(save_with_a_full_disk(), ::testing::ExitedWithCode(0),
+              "cannot write /.*/m\\.pt: ");
+}
+
+TEST(Models, SavingWhereNoDirectoryCanBeMadeNamesThePath) {
+  distillery::test::TempDir dir;
+  distillery::test::write_bytes(dir.file("plain_file"), {1});
+  auto model = distillery::build_model(kSmallMlp, {}, 10);
+  EXPECT_EQ(distillery::test::runtime_error_of([&] {
+              distillery::save_model(dir.file("plain_file/m.pt"), model, kSmallMlp, {}, 10, {});
+            }),
+            "cannot create directory " + dir.file("plain_file") + " for " +
+                dir.file("plain_file/m.pt") + ": Not a directory");
+}
+
+TEST(Models, FilesOfOtherKindsAreNamedWithTheConfigKeyToUse) {
+  distillery::test::TempDir dir;
+  auto model = distillery::build_model(kSmallMlp, {}, 10);
+  distillery::save_model(dir.file("m.pt"), model, kSmallMlp, {}, 10, {});
+  distillery::test::write_bytes(dir.file("junk.pt"), {1, 2, 3, 4});
+  using distillery::ModelFileKind;
+  EXPECT_EQ(distillery::detect_model_file_kind(dir.file("m.pt")), ModelFileKind::kDistilleryModel);
+  EXPECT_EQ(distillery::detect_model_file_kind(fixture("teacher_mlp.ts")), ModelFileKind::kTorchScript);
+  EXPECT_EQ(distillery::detect_model_file_kind(fixture("state_dict_plain.pt")), ModelFileKind::kPickle);
+  EXPECT_EQ(distillery::detect_model_file_kind(dir.file("junk.pt")), ModelFileKind::kOther);
+  EXPECT_EQ(distillery::detect_model_file_kind(dir.file("absent.pt")), ModelFileKind::kOther);
+  EXPECT_EQ(distillery::test::runtime_error_of(
+                [&] { distillery::load_model(fixture("state_dict_plain.pt")); }),
+            fixture("state_dict_plain.pt") +
+                ": this is a PyTorch state dict or other torch.save file, not a distillery model "
+                "file; give it as \"weights\" together with \"model\" (its architecture), not "
+                "as \"checkpoint\"");
+  EXPECT_EQ(distillery::test::runtime_error_of(
+                [&] { distillery::load_model(fixture("teacher_mlp.ts")); }),
+            fixture("teacher_mlp.ts") + ": this is a TorchScript file, not a distillery model "
+                                        "file; give it as \"torchscript\", not as \"checkpoint\"");
 }
 
 TEST(Models, AbsurdWidthsAreRefusedBeforeAllocating) {

@@ -142,7 +142,7 @@ TEST(Specialist, SavesAndLoadsWithItsClassesAndDustbinBias) {
   auto s = ds::make_specialist(generalist, kSpec, kInput, 6, {1, 4});
   s.subset_share = 0.25;
   ds::shift_dustbin_bias(s, ds::dustbin_bias_correction(0.25));
-  ds::save_specialist(dir.file("s.pt"), s);
+  ds::save_specialist(dir.file("s.pt"), s, {});
   auto loaded = ds::load_specialist(dir.file("s.pt"));
   EXPECT_EQ(loaded.classes, (std::vector<int64_t>{1, 4}));
   EXPECT_EQ(loaded.num_classes, 6);
@@ -153,7 +153,7 @@ TEST(Specialist, SavesAndLoadsWithItsClassesAndDustbinBias) {
   const auto x = torch::randn({3, 1, 4, 4});
   EXPECT_TRUE(torch::equal(loaded.model->forward(x), s.model->forward(x)));
   // A plain model file is not a specialist.
-  distillery::save_model(dir.file("plain.pt"), generalist, kSpec, kInput, 6);
+  distillery::save_model(dir.file("plain.pt"), generalist, kSpec, kInput, 6, {});
   EXPECT_EQ(runtime_error_of([&] { ds::load_specialist(dir.file("plain.pt")); }),
             dir.file("plain.pt") + ": not a specialist (a model file without a specialist's "
                                    "classes); write specialists with save_specialist");

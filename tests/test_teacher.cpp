@@ -7,6 +7,7 @@
 #include "distillery/losses.h"
 #include "distillery/models.h"
 #include "distillery/teacher.h"
+#include "test_util.h"
 
 namespace {
 
@@ -154,6 +155,42 @@ TEST(TorchScriptTeacher, ReproducesPyTorchLogitsAndStaysFrozen) {
   EXPECT_FALSE(logits.requires_grad());
   EXPECT_TRUE(torch::allclose(logits, fixture_logits(), 1e-5, 1e-6));
   EXPECT_TRUE(teacher->parameters().empty());
+}
+
+TEST(TorchScriptTeacher, CountsItsParameters) {
+  auto scripted = distillery::load_torchscript_teacher(fixture("teacher_mlp.ts"));
+  EXPECT_EQ(scripted->parameter_count(), 784 * 8 + 8 + 8 * 10 + 10);
+  auto net = distillery::make_mlp(distillery::MLPOptions().hidden({3}), {1, 28, 28}, 10);
+  distillery::Teacher module_teacher(net);
+  EXPECT_EQ(module_teacher->parameter_count(), distillery::count_parameters(*net));
+  const auto ensemble = distillery::make_ensemble({scripted, module_teacher},
+                                                  distillery::EnsembleMode::kArithmetic, 1.0);
+  EXPECT_EQ(ensemble->parameter_count(), 6370 + distillery::count_parameters(*net));
+}
+
+TEST(TorchScriptTeacher, ReturningATupleIsNamedAsTheTeachersFault) {
+  auto teacher = distillery::load_torchscript_teacher(fixture("teacher_tuple.ts"));
+  EXPECT_EQ(distillery::test::runtime_error_of([&] { teacher(torch::zeros({2, 1, 28, 28})); }),
+            fixture("teacher_tuple.ts") +
+                ": the TorchScript teacher returns a tuple; its forward must return the logits "
+                "tensor [B, C] (return only the logits)");
+}
+
+TEST(TorchScriptTeacher, FilesOfOtherKindsSayWhichKeyToUse) {
+  distillery::test::TempDir dir;
+  auto net = distillery::make_mlp(distillery::MLPOptions().hidden({3}), {1, 28, 28}, 10);
+  distillery::save_model(dir.file("m.pt"), net, {{"architecture", "mlp"}, {"hidden", {3}}},
+                         {1, 28, 28}, 10, {});
+  EXPECT_EQ(distillery::test::runtime_error_of(
+                [&] { distillery::load_torchscript_teacher(dir.file("m.pt")); }),
+            dir.file("m.pt") + ": this is a model file written by distillery, not TorchScript; "
+                               "give it as \"checkpoint\", not as \"torchscript\"");
+  EXPECT_EQ(distillery::test::runtime_error_of(
+                [&] { distillery::load_torchscript_teacher(fixture("state_dict_plain.pt")); }),
+            fixture("state_dict_plain.pt") +
+                ": this is a PyTorch state dict or other torch.save file, not TorchScript; give "
+                "it as \"weights\" together with \"model\" (its architecture), not as "
+                "\"torchscript\"");
 }
 
 TEST(TorchScriptTeacher, MissingFileNamesThePath) {

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "distillery/callbacks.h"
 #include "distillery/config.h"
@@ -66,8 +67,10 @@ std::vector<std::shared_ptr<distillery::Callback>> progress_callbacks() {
 }
 
 void print_row(const char* name, const distillery::ModelReport& r) {
-  std::printf("%-18s %12lld %14lld %8lld / %-6lld %9.2f%% %10.1f\n", name,
-              static_cast<long long>(r.parameters), static_cast<long long>(r.multiply_adds),
+  // multiply_adds < 0: unknown (a TorchScript teacher).
+  const std::string cost = r.multiply_adds < 0 ? "unknown" : std::to_string(r.multiply_adds);
+  std::printf("%-18s %12lld %14s %8lld / %-6lld %9.2f%% %10.1f\n", name,
+              static_cast<long long>(r.parameters), cost.c_str(),
               static_cast<long long>(r.test_errors), static_cast<long long>(r.test_examples),
               100.0 * r.test_accuracy, r.train_seconds);
 }
@@ -131,36 +134,95 @@ int specialists(const std::string& config_path, const Overrides& overrides) {
   return 0;
 }
 
-// `split` is "test" or "train"; `limit` > 0 keeps the split's first `limit` images (the images
-// a run with data.train_limit = `limit` trained on).
-int evaluate(const std::string& model_path, const std::string& data_dir,
-             const std::string& dataset, const std::string& split, int64_t limit, bool as_json) {
-  auto saved = distillery::load_model(model_path);
-  const auto norm = dataset == "mnist" ? distillery::data::kMnistNormalization
-                                       : distillery::data::kFashionMnistNormalization;
-  const auto which = split == "train" ? distillery::data::Split::kTrain
-                                      : distillery::data::Split::kTest;
-  auto test = distillery::data::load_mnist_format(data_dir, which, norm);
-  if (limit > 0) test = test.head(limit);
-  const distillery::InputShape data_shape{test.images.size(1), test.images.size(2),
-                                          test.images.size(3)};
-  if (data_shape.channels != saved.input.channels || data_shape.height != saved.input.height ||
-      data_shape.width != saved.input.width) {
+struct EvaluateOptions {
+  std::string data_dir;
+  bool data_given = false;  // --data on the command line (else the Fashion-MNIST default)
+  std::string dataset;      // --dataset, or empty
+  std::string split = "test";
+  int64_t limit = 0;
+  bool as_json = false;
+};
+
+// The data set and normalisation to evaluate `saved` with: the ones its file records. --dataset
+// is for files written before distillery recorded them (default fashion-mnist); for a newer file
+// it may only repeat the recorded data set. Throws ConfigError (exit 2) on a contradiction.
+std::pair<std::string, distillery::data::Normalization> evaluation_data(
+    const distillery::SavedModel& saved, const std::string& model_path, const EvaluateOptions& o) {
+  namespace data = distillery::data;
+  const auto norm_of = [](const std::string& name) {
+    return name == "mnist" ? data::kMnistNormalization : data::kFashionMnistNormalization;
+  };
+  const auto& info = saved.info;
+  if (!info.has_normalization()) {
+    const auto dataset = o.dataset.empty() ? std::string("fashion-mnist") : o.dataset;
+    spdlog::warn("{}: the file does not record its data set and normalisation (written by an "
+                 "older distillery); normalising as {}{}", model_path, dataset,
+                 o.dataset.empty() ? " (the default; say --dataset mnist for an MNIST model)" : "");
+    return {dataset, norm_of(dataset)};
+  }
+  if (!o.dataset.empty() && o.dataset != info.dataset) {
+    throw distillery::ConfigError(
+        "--dataset " + o.dataset + " contradicts " + model_path + ", which was trained on " +
+        info.dataset + " and records its normalisation; drop --dataset (it is for model files "
+        "that do not record their data set)");
+  }
+  if (!o.data_given && info.dataset != "fashion-mnist" && info.dataset != "unknown") {
+    throw distillery::ConfigError(model_path + " was trained on " + info.dataset + " but --data "
+                                  "defaults to the Fashion-MNIST directory " + o.data_dir +
+                                  "; give the " + info.dataset + " directory with --data");
+  }
+  return {info.dataset, data::Normalization{info.mean.at(0), info.std.at(0)}};
+}
+
+// A specialist's file holds a generalist-shaped network whose C outputs are not its task
+// (S + dustbin, see specialists/specialist.h): scoring it as a C-class model would mislead.
+void refuse_specialist(const distillery::SavedModel& saved, const std::string& model_path) {
+  if (saved.metadata.is_object() && saved.metadata.value("kind", "") == "specialist") {
+    throw std::runtime_error(
+        model_path + ": this is a specialist (classes " + saved.metadata.at("classes").dump() +
+        " + dustbin), not a model of all classes; `evaluate` scores whole models (teacher, "
+        "students, generalist); the specialists' test errors on their classes are in the "
+        "results.json of their run");
+  }
+}
+
+// Refuses data unlike the model's: another image shape or class count.
+void check_fits(const distillery::SavedModel& saved, const std::string& model_path,
+                const distillery::data::Dataset& set, const std::string& data_dir) {
+  const distillery::InputShape shape{set.images.size(1), set.images.size(2), set.images.size(3)};
+  if (shape.channels != saved.input.channels || shape.height != saved.input.height ||
+      shape.width != saved.input.width) {
     throw std::runtime_error(model_path + ": the model takes " +
                              std::to_string(saved.input.height) + "x" +
                              std::to_string(saved.input.width) + " images but " + data_dir +
-                             " holds " + std::to_string(data_shape.height) + "x" +
-                             std::to_string(data_shape.width) + " images");
+                             " holds " + std::to_string(shape.height) + "x" +
+                             std::to_string(shape.width) + " images");
   }
-  if (test.num_classes != saved.num_classes) {
+  if (set.num_classes != saved.num_classes) {
     throw std::runtime_error(model_path + ": the model has " + std::to_string(saved.num_classes) +
                              " classes but " + data_dir + " has " +
-                             std::to_string(test.num_classes));
+                             std::to_string(set.num_classes));
   }
+}
+
+// `o.split` is "test" or "train"; `o.limit` > 0 keeps the split's first `limit` images (the
+// images a run with data.train_limit = `limit` trained on).
+int evaluate(const std::string& model_path, const EvaluateOptions& o) {
+  auto saved = distillery::load_model(model_path);
+  refuse_specialist(saved, model_path);
+  const auto [dataset, norm] = evaluation_data(saved, model_path, o);
+  const auto which = o.split == "train" ? distillery::data::Split::kTrain
+                                        : distillery::data::Split::kTest;
+  auto test = distillery::data::load_mnist_format(o.data_dir, which, norm);
+  if (o.limit > 0) test = test.head(o.limit);
+  check_fits(saved, model_path, test, o.data_dir);
   const auto result = distillery::evaluate(
       [&](const torch::Tensor& x) { return saved.model->forward(x); }, test);
+  const auto& split = o.split;
   const nlohmann::json out = {
       {"model", model_path},
+      {"dataset", dataset},
+      {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
       {"split", split},
       {split + "_errors", result.errors},
       {split + "_examples", result.examples},
@@ -168,12 +230,13 @@ int evaluate(const std::string& model_path, const std::string& data_dir,
       {split + "_nll", result.nll},
       {"parameters", distillery::count_parameters(*saved.model)},
       {"multiply_adds", distillery::count_multiply_adds(saved.model, saved.input)}};
-  if (as_json) {
+  if (o.as_json) {
     std::cout << out.dump(2) << std::endl;
   } else {
-    std::printf("%s: %lld / %lld %s errors, accuracy %.2f%%, NLL %.4f\n", model_path.c_str(),
-                static_cast<long long>(result.errors), static_cast<long long>(result.examples),
-                split.c_str(), 100.0 * result.accuracy, result.nll);
+    std::printf("%s (%s): %lld / %lld %s errors, accuracy %.2f%%, NLL %.4f\n", model_path.c_str(),
+                dataset.c_str(), static_cast<long long>(result.errors),
+                static_cast<long long>(result.examples), split.c_str(), 100.0 * result.accuracy,
+                result.nll);
   }
   return 0;
 }
@@ -233,23 +296,24 @@ int main(int argc, char** argv) {
   spec_cmd->add_option("config", config_path, "Specialists experiment JSON file")->required();
   add_overrides(spec_cmd);
 
-  std::string model_path, data_dir = "/usr/share/datasets/fashion-mnist",
-                          dataset = "fashion-mnist", split = "test";
-  int64_t limit = 0;
-  bool as_json = false;
+  std::string model_path;
+  EvaluateOptions eval;
+  eval.data_dir = "/usr/share/datasets/fashion-mnist";
   auto* eval_cmd = app.add_subcommand("evaluate", "Count test (or training) errors of a saved model");
   eval_cmd->add_option("model", model_path, "Model file written by distillery (.pt)")->required();
-  eval_cmd->add_option("--data", data_dir, "Directory of the IDX files")->capture_default_str();
-  eval_cmd->add_option("--dataset", dataset, "Normalisation: fashion-mnist or mnist")
-      ->capture_default_str()
+  auto* data_option = eval_cmd->add_option("--data", eval.data_dir, "Directory of the IDX files")
+                          ->capture_default_str();
+  eval_cmd->add_option("--dataset", eval.dataset,
+                       "For model files that do not record their data set (older ones): normalise "
+                       "as fashion-mnist (default) or mnist")
       ->check(CLI::IsMember({"fashion-mnist", "mnist"}));
-  eval_cmd->add_option("--split", split, "Which images: test or train")
+  eval_cmd->add_option("--split", eval.split, "Which images: test or train")
       ->capture_default_str()
       ->check(CLI::IsMember({"test", "train"}));
-  eval_cmd->add_option("--limit", limit, "Only the split's first N images (0 = all)")
+  eval_cmd->add_option("--limit", eval.limit, "Only the split's first N images (0 = all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  eval_cmd->add_flag("--json", as_json, "Print the result as JSON");
+  eval_cmd->add_flag("--json", eval.as_json, "Print the result as JSON");
 
   try {
     app.parse(argc, argv);
@@ -271,7 +335,10 @@ int main(int argc, char** argv) {
     if (*train_cmd) return train(config_path, which, overrides);
     if (*soft_cmd) return soft_targets(config_path, output, overrides);
     if (*spec_cmd) return specialists(config_path, overrides);
-    if (*eval_cmd) return evaluate(model_path, data_dir, dataset, split, limit, as_json);
+    if (*eval_cmd) {
+      eval.data_given = data_option->count() > 0;
+      return evaluate(model_path, eval);
+    }
   } catch (const distillery::ConfigError& e) {
     spdlog::error("{}", e.what());
     return kExitUsage;

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "distillery/data/dataset.h"
+
 namespace distillery {
 
 /// Shape of one input image, `[channels, height, width]` (1 x 28 x 28 for MNIST).
@@ -113,6 +115,45 @@ int64_t count_multiply_adds(torch::nn::Sequential& model, InputShape input);
 /// differs from the model's (naming the key and both shapes). On error `model` is unchanged.
 void load_state_dict(torch::nn::Module& model, const std::string& path);
 
+/// What a model was trained on, stored in its file by `save_model` so that it can be evaluated
+/// on data prepared the same way (the data set, its classes, the input normalisation).
+/// Example: `save_model(path, net, spec, input, 10, model_info_of(data.train));`
+struct ModelInfo {
+  /// Name of the data set ("mnist", "fashion-mnist"); "unknown" when not recorded (a file
+  /// written before distillery recorded it, or a model trained on a set built by hand).
+  std::string dataset = "unknown";
+  /// Name of each output class, `num_classes` entries; empty when unknown.
+  std::vector<std::string> class_names;
+  /// Per-channel mean of the input normalisation `(x / 255 - mean) / std`, one entry per
+  /// input channel; empty when unknown.
+  std::vector<double> mean;
+  /// Per-channel standard deviation of the same normalisation (each > 0); empty when unknown.
+  std::vector<double> std;
+
+  /// Whether the normalisation is recorded.
+  bool has_normalization() const { return !mean.empty(); }
+};
+
+/// Checks that `info` can describe a model of `input` images and `num_classes` outputs: no class
+/// names or `num_classes` of them; no normalisation or one mean and one std (> 0) per channel.
+/// Throws c10::Error saying what does not fit.
+void check_model_info(const ModelInfo& info, InputShape input, int64_t num_classes);
+
+/// The record of a model trained on `set`: its name ("unknown" when empty), class names and
+/// normalisation (the same mean and std for each of its channels; none when unknown).
+ModelInfo model_info_of(const data::Dataset& set);
+
+/// `info` as it is stored in a model file: `{"dataset": ..., "class_names": [...],
+/// "normalization": {"mean": [...], "std": [...]}}` (`normalization` null when unknown).
+nlohmann::json to_json(const ModelInfo& info);
+
+/// Reads the record written by `to_json(ModelInfo)`; a null `json` (a file without the
+/// record) gives the unknown ModelInfo{}. Throws std::runtime_error naming `path` if the
+/// record is malformed, or its class names or normalisation do not fit `num_classes` and
+/// `input`.
+ModelInfo model_info_from_json(const nlohmann::json& json, const std::string& path,
+                               InputShape input, int64_t num_classes);
+
 /// A model read back by `load_model`, with what is needed to rebuild it.
 struct SavedModel {
   /// The rebuilt model with the saved weights and buffers, in eval mode.
@@ -123,19 +164,45 @@ struct SavedModel {
   InputShape input;
   /// Number of output classes.
   int64_t num_classes = 0;
-  /// What the caller stored with the model (null if nothing), e.g. a specialist's classes.
+  /// What it was trained on; ModelInfo{} ("unknown", no normalisation) for files written
+  /// before distillery recorded it.
+  ModelInfo info;
+  /// What the caller stored with the model (null if nothing), e.g. a specialist's classes
+  /// (`{"kind": "specialist", ...}`, see specialists/specialist.h).
   nlohmann::json metadata;
 };
 
-/// Saves weights, buffers, the architecture spec and `metadata` (any JSON, returned by
-/// `load_model` as `SavedModel::metadata`) in one `torch::save` archive, atomically.
-/// Throws std::runtime_error naming the path on I/O failure.
+/// Saves weights, buffers, the architecture spec, `info` (what the model was trained on) and
+/// `metadata` (any JSON, returned by `load_model` as `SavedModel::metadata`) in one
+/// `torch::save` archive. The archive is serialised in memory and written with
+/// `write_file_atomic`, so a failed write (a full disk) leaves `path` as it was and no
+/// temporary file behind.
+/// Throws std::runtime_error naming the path on I/O failure; c10::Error as `check_model_info`.
 void save_model(const std::string& path, torch::nn::Sequential& model, const nlohmann::json& spec,
-                InputShape input, int64_t num_classes, const nlohmann::json& metadata = nullptr);
+                InputShape input, int64_t num_classes, const ModelInfo& info,
+                const nlohmann::json& metadata = nullptr);
 
 /// Loads a file written by `save_model`, rebuilding the architecture from the stored spec.
-/// Throws std::runtime_error naming the path if it is missing, not such an archive, or its
-/// weights do not fit the stored architecture.
+/// Files written before the data record existed load with `info` = ModelInfo{}.
+/// Throws std::runtime_error naming the path if it is missing, not such an archive (a PyTorch
+/// state dict or a TorchScript file is named as such, with the config key to give it under:
+/// "weights" with "model", or "torchscript"), or its weights do not fit the stored architecture.
 SavedModel load_model(const std::string& path);
+
+/// What a file given as a model is, judged from its records without running pickled code.
+enum class ModelFileKind {
+  /// A file written by `save_model` (config key "checkpoint").
+  kDistilleryModel,
+  /// A TorchScript module (`torch.jit.save`; config key "torchscript").
+  kTorchScript,
+  /// A `torch.save` pickle archive, e.g. a state dict (config key "weights" with "model").
+  kPickle,
+  /// Anything else: missing, unreadable, not a PyTorch zip archive.
+  kOther,
+};
+
+/// Inspects `path` (see ModelFileKind); used to say how a misplaced file should be given.
+/// Never throws.
+ModelFileKind detect_model_file_kind(const std::string& path);
 
 }  // namespace distillery

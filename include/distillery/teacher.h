@@ -53,7 +53,8 @@ torch::Tensor combine_member_logits(const torch::Tensor& member_logits, Ensemble
 ///     auto v = teacher(images);              // [B, C] logits, no grad
 class TeacherImpl : public torch::nn::Module {
  public:
-  /// One member: how to run it, move it, freeze it, and read its weights and buffers.
+  /// One member: how to run it, move it, freeze it, read its weights and buffers, and count
+  /// its parameters.
   struct Member {
     /// Inputs `[B, ...]` to logits `[B, C]`; called under NoGradGuard.
     std::function<torch::Tensor(const torch::Tensor&)> forward;
@@ -63,6 +64,9 @@ class TeacherImpl : public torch::nn::Module {
     std::function<std::vector<torch::Tensor>()> state;
     /// Eval mode and `requires_grad = false` on every weight.
     std::function<void()> freeze;
+    /// Number of the member's parameter scalars (buffers excluded); a member without it
+    /// counts 0.
+    std::function<int64_t()> parameter_count;
   };
 
   /// Wraps `model` (a module holder such as `torch::nn::Sequential`), whose `forward` maps
@@ -93,6 +97,10 @@ class TeacherImpl : public torch::nn::Module {
   /// Sets the temperature of an arithmetic ensemble (e.g. to the loss's T).
   /// Throws c10::Error if T is not finite and positive.
   void set_temperature(double temperature);
+
+  /// Parameter scalars of all members together (the teacher's own `parameters()` is empty:
+  /// the members' weights are not registered, see above). Buffers are not counted.
+  int64_t parameter_count() const;
 
   /// Fingerprint of every member's weights and buffers and of the mode (see fingerprint.h):
   /// identifies the teacher in stored soft targets.
@@ -127,6 +135,11 @@ class TeacherImpl : public torch::nn::Module {
       for (auto& p : module->parameters()) p.set_requires_grad(false);
       module->eval();
     };
+    m.parameter_count = [module] {
+      int64_t total = 0;
+      for (const auto& p : module->parameters()) total += p.numel();
+      return total;
+    };
     return m;
   }
 
@@ -140,8 +153,12 @@ TORCH_MODULE(Teacher);
 /// Loads a TorchScript teacher (`torch.jit.script(model).save(path)` or `torch.jit.trace`
 /// in Python) whose `forward` maps `[B, ...]` float32 inputs to `[B, C]` logits, so a
 /// teacher trained in Python can be distilled here.
-/// Throws std::runtime_error "<path>: cannot load TorchScript teacher: <reason>" if the file
-/// is missing or not TorchScript.
+/// Throws std::runtime_error naming the path: "<path>: cannot load TorchScript teacher:
+/// <reason>" if the file is missing or not TorchScript; a message saying to give it as
+/// "checkpoint" for a model file written by distillery, or as "weights" with "model" for a
+/// PyTorch state dict; a message if the module has no `forward`. The teacher's `forward` throws
+/// std::runtime_error naming the path if the module returns a tuple, list or dict, or a tensor
+/// that is not `[B, C]`.
 Teacher load_torchscript_teacher(const std::string& path);
 
 /// An ensemble of teachers combined by `mode` at `temperature` (Hinton et al. 2015, §4).

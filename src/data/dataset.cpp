@@ -44,6 +44,16 @@ Dataset Dataset::without_classes(const std::vector<int64_t>& classes) const {
   return out;
 }
 
+std::vector<std::string> mnist_format_class_names(const std::string& dataset) {
+  if (dataset == "fashion-mnist") {
+    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  }
+  if (dataset == "mnist") return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  throw std::invalid_argument("unknown MNIST-format data set \"" + dataset +
+                              "\" (known: fashion-mnist, mnist)");
+}
+
 torch::Tensor empty_huge_pages(at::IntArrayRef sizes, torch::Dtype dtype) {
   TORCH_CHECK(std::all_of(sizes.begin(), sizes.end(), [](int64_t n) { return n >= 0; }),
               "empty_huge_pages: negative size in ", sizes);

@@ -15,14 +15,6 @@
 namespace distillery::specialists {
 namespace {
 
-std::vector<std::string> class_names(const std::string& dataset) {
-  if (dataset == "fashion-mnist") {
-    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-  }
-  return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
-}
-
 torch::Tensor log_probabilities(torch::nn::Sequential& model, const torch::Tensor& images,
                                 int64_t batch_size, torch::Device device) {
   model->eval();
@@ -99,7 +91,7 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
   auto generalist = built.nets.at(0);
   const auto spec = built.specs.at(0);
   result.generalist = detail::report_for(generalist, d.test, sc.training, built.train_seconds);
-  detail::save_teacher(built, out, input, classes);  // generalist.pt
+  detail::save_teacher(built, out, d.train);  // generalist.pt
   const auto train_logits = compute_logits(
       [&](const torch::Tensor& x) { return generalist->forward(x); }, d.train.images, batch, device);
 
@@ -129,7 +121,7 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
           "specialists.subsets by hand");
     }
   }
-  const auto names = class_names(c.data.dataset);
+  const auto& names = d.train.class_names;
   save_class_subsets(out.path("subsets.json"), result.subsets, classes, names);
   spdlog::info("class subsets ({}): {}", result.subsets_source,
                nlohmann::json(result.subsets).dump());
@@ -144,10 +136,11 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
     auto run = train_specialist(generalist, spec, result.subsets[m], d.train, train_logits, d.test,
                                 sc.training, sc.loss, sc.soft_target_prior, phase, callbacks);
     auto& s = run.specialist;
-    save_specialist(out.path(phase + ".pt"), s);
+    save_specialist(out.path(phase + ".pt"), s, model_info_of(d.train));
     data::Dataset mapped = d.test;
     mapped.labels = to_specialist_labels(d.test.labels, s.classes, classes);
     mapped.num_classes = static_cast<int64_t>(s.classes.size()) + 1;
+    mapped.class_names.clear();  // the data set's names no longer name these |S| + 1 labels
     s.model->eval();
     const auto eval = evaluate([&](const torch::Tensor& x) { return s.model->forward(x); }, mapped,
                                batch, device);

@@ -156,14 +156,14 @@ void shift_dustbin_bias(Specialist& specialist, double shift) {
   specialist.dustbin_bias += shift;
 }
 
-void save_specialist(const std::string& path, Specialist& specialist) {
+void save_specialist(const std::string& path, Specialist& specialist, const ModelInfo& info) {
   const nlohmann::json metadata = {{"kind", "specialist"},
                                    {"classes", specialist.classes},
                                    {"subset_share", specialist.subset_share},
                                    {"dustbin_bias", specialist.dustbin_bias},
                                    {"dustbin_correction", specialist.dustbin_correction}};
   save_model(path, specialist.network, specialist.spec, specialist.input, specialist.num_classes,
-             metadata);
+             info, metadata);
 }
 
 Specialist load_specialist(const std::string& path) {

@@ -8,36 +8,11 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace distillery::data {
-
-/// A labeled (or unlabeled) image set held in memory.
-struct Dataset {
-  /// `[N, channels, height, width]` float32, already normalised.
-  torch::Tensor images;
-  /// `[N]` int64 class indices in [0, num_classes), or an undefined tensor for an unlabeled
-  /// transfer set.
-  torch::Tensor labels;
-  /// Number of classes C (10 for MNIST and Fashion-MNIST).
-  int64_t num_classes = 0;
-
-  /// Number of examples N.
-  int64_t size() const { return images.defined() ? images.size(0) : 0; }
-  /// Whether `labels` holds hard targets.
-  bool labeled() const { return labels.defined(); }
-  /// The first `count` examples (all of them when `count` >= N); shares storage.
-  Dataset head(int64_t count) const;
-  /// Examples [start, start + count), clipped to the set; shares storage.
-  Dataset slice(int64_t start, int64_t count) const;
-  /// The examples whose label is not in `classes` (copies). Throws c10::Error if the set is
-  /// unlabeled.
-  Dataset without_classes(const std::vector<int64_t>& classes) const;
-};
-
-/// Which half of an IDX data set to read.
-enum class Split { kTrain, kTest };
 
 /// Per-channel normalisation `(x / 255 - mean) / std` applied when a set is loaded.
 struct Normalization {
@@ -51,6 +26,46 @@ struct Normalization {
 inline constexpr Normalization kFashionMnistNormalization{0.2860, 0.3530};
 /// Normalisation of MNIST's training images (mean 0.1307, std 0.3081).
 inline constexpr Normalization kMnistNormalization{0.1307, 0.3081};
+
+/// A labeled (or unlabeled) image set held in memory, with what it is (its name, class names
+/// and normalisation), so that a model trained on it can record them (see `ModelInfo`).
+struct Dataset {
+  /// `[N, channels, height, width]` float32, already normalised.
+  torch::Tensor images;
+  /// `[N]` int64 class indices in [0, num_classes), or an undefined tensor for an unlabeled
+  /// transfer set.
+  torch::Tensor labels;
+  /// Number of classes C (10 for MNIST and Fashion-MNIST).
+  int64_t num_classes = 0;
+  /// Name of the data set ("mnist", "fashion-mnist"); empty when unknown (a set built by hand).
+  std::string name;
+  /// Name of each class, `num_classes` entries; empty when unknown.
+  std::vector<std::string> class_names;
+  /// The normalisation `images` were loaded with; nullopt when unknown.
+  std::optional<Normalization> normalization;
+
+  /// Number of examples N.
+  int64_t size() const { return images.defined() ? images.size(0) : 0; }
+  /// Whether `labels` holds hard targets.
+  bool labeled() const { return labels.defined(); }
+  /// The first `count` examples (all of them when `count` >= N); shares storage. Like `slice`
+  /// and `without_classes`, keeps `name`, `class_names`, `normalization` and `num_classes`.
+  Dataset head(int64_t count) const;
+  /// Examples [start, start + count), clipped to the set; shares storage.
+  Dataset slice(int64_t start, int64_t count) const;
+  /// The examples whose label is not in `classes` (copies). Throws c10::Error if the set is
+  /// unlabeled.
+  Dataset without_classes(const std::vector<int64_t>& classes) const;
+};
+
+/// The class names of an MNIST-format data set by its name: the ten garment names of
+/// Fashion-MNIST ("T-shirt/top", "Trouser", ..., "Ankle boot") or the digits "0".."9" of MNIST.
+/// Throws std::invalid_argument naming the value if `dataset` is neither "fashion-mnist" nor
+/// "mnist".
+std::vector<std::string> mnist_format_class_names(const std::string& dataset);
+
+/// Which half of an IDX data set to read.
+enum class Split { kTrain, kTest };
 
 /// An uninitialised contiguous CPU tensor of `sizes` and `dtype` whose memory is aligned to 2 MiB
 /// and advised for transparent huge pages (Linux madvise(MADV_HUGEPAGE)); elsewhere, or when

@@ -118,9 +118,10 @@ Specialist make_specialist(torch::nn::Sequential& generalist, const nlohmann::js
 /// `specialist.dustbin_bias`.
 void shift_dustbin_bias(Specialist& specialist, double shift);
 
-/// Saves the network with its classes, subset share and dustbin bias (see `save_model`),
-/// atomically. Throws std::runtime_error naming the path on I/O failure.
-void save_specialist(const std::string& path, Specialist& specialist);
+/// Saves the network with its classes, subset share and dustbin bias (metadata kind
+/// "specialist") and `info`, what the generalist was trained on (see `save_model`), atomically.
+/// Throws std::runtime_error naming the path on I/O failure.
+void save_specialist(const std::string& path, Specialist& specialist, const ModelInfo& info);
 
 /// Loads a file written by `save_specialist`. Throws std::runtime_error naming the path if it
 /// is missing, damaged, or not a specialist, or its subset does not fit its class count.
