@@ -9,6 +9,7 @@
 
 #include "distillery/callbacks.h"
 #include "distillery/models.h"
+#include "distillery/state_dict.h"
 
 namespace distillery::detail {
 namespace fs = std::filesystem;

@@ -104,15 +104,6 @@ int64_t count_parameters(const torch::nn::Module& model);
 /// Throws c10::Error if the model cannot run on an image of shape `input`.
 int64_t count_multiply_adds(torch::nn::Sequential& model, InputShape input);
 
-/// Loads a PyTorch state dict saved in Python with `torch.save(model.state_dict(), path)`
-/// into `model`, matching names like "1.weight" (the Sequential's child index, then the
-/// parameter or buffer name). If every key in the file starts with "module." (a model saved
-/// from `nn.DataParallel` or another wrapper), the prefix is removed first.
-/// Throws std::runtime_error naming the path if the file cannot be read as a state dict,
-/// if keys are missing or unexpected (the message lists both sets), or if a tensor's shape
-/// differs from the model's (naming the key and both shapes). On error `model` is unchanged.
-void load_state_dict(torch::nn::Module& model, const std::string& path);
-
 /// A model read back by `load_model`, with what is needed to rebuild it.
 struct SavedModel {
   /// The rebuilt model with the saved weights and buffers, in eval mode.
