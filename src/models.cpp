@@ -247,55 +247,6 @@ void save_model(const std::string& path, torch::nn::Sequential& model, const nlo
   write_file_atomic(path, bytes.str());
 }
 
-void load_state_dict(torch::nn::Module& model, const std::string& path) {
-  std::map<std::string, torch::Tensor> loaded;
-  try {
-    const std::string bytes = read_file(path);
-    const auto value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-    for (const auto& item : value.toGenericDict()) {
-      loaded[item.key().toStringRef()] = item.value().toTensor();
-    }
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(path + ": not a PyTorch state dict (save one with "
-                             "torch.save(model.state_dict(), path)): " + e.what_without_backtrace());
-  }
-  const std::string prefix = "module.";
-  const bool all_prefixed =
-      !loaded.empty() && std::all_of(loaded.begin(), loaded.end(), [&](const auto& item) {
-        return item.first.rfind(prefix, 0) == 0;
-      });
-  if (all_prefixed) {
-    std::map<std::string, torch::Tensor> stripped;
-    for (auto& item : loaded) stripped[item.first.substr(prefix.size())] = item.second;
-    loaded.swap(stripped);
-  }
-  std::map<std::string, torch::Tensor> expected;
-  for (const auto& item : model.named_parameters()) expected[item.key()] = item.value();
-  for (const auto& item : model.named_buffers()) expected[item.key()] = item.value();
-  std::string missing, unexpected;
-  for (const auto& item : expected) {
-    if (!loaded.count(item.first)) missing += (missing.empty() ? "" : ", ") + item.first;
-  }
-  for (const auto& item : loaded) {
-    if (!expected.count(item.first)) unexpected += (unexpected.empty() ? "" : ", ") + item.first;
-  }
-  if (!missing.empty() || !unexpected.empty()) {
-    throw std::runtime_error(path + ": state dict does not match the model: missing keys [" +
-                             missing + "], unexpected keys [" + unexpected + "]");
-  }
-  for (const auto& item : expected) {
-    const auto& source = loaded.at(item.first);
-    if (source.sizes() != item.second.sizes()) {
-      std::ostringstream message;
-      message << path << ": " << item.first << " has shape " << source.sizes()
-              << " in the file but " << item.second.sizes() << " in the model";
-      throw std::runtime_error(message.str());
-    }
-  }
-  torch::NoGradGuard no_grad;
-  for (auto& item : expected) item.second.copy_(loaded.at(item.first));
-}
-
 SavedModel load_model(const std::string& path) {
   torch::serialize::InputArchive archive;
   try {

@@ -13,6 +13,7 @@
 #include "distillery/callbacks.h"
 #include "distillery/fingerprint.h"
 #include "distillery/models.h"
+#include "distillery/state_dict.h"
 
 namespace distillery::detail {
 
@@ -169,7 +170,7 @@ BuiltTeacher load_teacher(const TeacherConfig& t, const ExperimentData& d,
   } else {
     torch::manual_seed(t.seed);
     auto net = build_model(t.model, shape_of(d.train), d.train.num_classes, "teacher.model");
-    load_state_dict(*net, t.weights);
+    load_state_dict(*net, t.weights, t.weights_key);
     out = from_net(net, t.model, t, phase);
     spdlog::info("{}: loaded weights {}", phase, t.weights);
   }

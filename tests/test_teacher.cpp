@@ -203,37 +203,4 @@ TEST(TorchScriptTeacher, MissingFileNamesThePath) {
   }
 }
 
-TEST(StateDict, ModulePrefixedCheckpointLoadsIntoTheBareModel) {
-  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}), {1, 28, 28}, 10);
-  distillery::load_state_dict(*model, fixture("state_dict_module_prefix.pt"));
-  model->eval();
-  torch::NoGradGuard guard;
-  EXPECT_TRUE(torch::allclose(model->forward(fixture_input()), fixture_logits(), 1e-5, 1e-6));
-}
-
-TEST(StateDict, MissingAndUnexpectedKeysAreListed) {
-  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}), {1, 28, 28}, 10);
-  const auto before = model->parameters()[0].clone();
-  try {
-    distillery::load_state_dict(*model, fixture("state_dict_bad_keys.pt"));
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_EQ(std::string(e.what()), fixture("state_dict_bad_keys.pt") +
-                                         ": state dict does not match the model: missing keys "
-                                         "[3.bias], unexpected keys [5.weight]");
-  }
-  EXPECT_TRUE(torch::equal(model->parameters()[0], before));  // unchanged on error
-}
-
-TEST(StateDict, WrongShapeNamesTheKey) {
-  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({9}), {1, 28, 28}, 10);
-  try {
-    distillery::load_state_dict(*model, fixture("state_dict_module_prefix.pt"));
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_EQ(std::string(e.what()), fixture("state_dict_module_prefix.pt") +
-                                         ": 1.bias has shape [8] in the file but [9] in the model");
-  }
-}
-
 }  // namespace

@@ -106,15 +106,6 @@ int64_t count_parameters(const torch::nn::Module& model);
 /// Throws c10::Error if the model cannot run on an image of shape `input`.
 int64_t count_multiply_adds(torch::nn::Sequential& model, InputShape input);
 
-/// Loads a PyTorch state dict saved in Python with `torch.save(model.state_dict(), path)`
-/// into `model`, matching names like "1.weight" (the Sequential's child index, then the
-/// parameter or buffer name). If every key in the file starts with "module." (a model saved
-/// from `nn.DataParallel` or another wrapper), the prefix is removed first.
-/// Throws std::runtime_error naming the path if the file cannot be read as a state dict,
-/// if keys are missing or unexpected (the message lists both sets), or if a tensor's shape
-/// differs from the model's (naming the key and both shapes). On error `model` is unchanged.
-void load_state_dict(torch::nn::Module& model, const std::string& path);
-
 /// What a model was trained on, stored in its file by `save_model` so that it can be evaluated
 /// on data prepared the same way (the data set, its classes, the input normalisation).
 /// Example: `save_model(path, net, spec, input, 10, model_info_of(data.train));`
