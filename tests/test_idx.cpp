@@ -96,6 +96,39 @@ TEST(IdxReader, RejectsCutGzipStream) {
   const auto message = error_of([&] { dd::read_idx(dir.file("cut.gz")); });
   EXPECT_EQ(message.rfind(dir.file("cut.gz") + ": ", 0), 0u) << message;
   EXPECT_NE(message.find("truncated"), std::string::npos) << message;
+  // Incompressible data cut in half passes the size bound and ends early while inflating.
+  std::vector<uint8_t> noise(78400);
+  uint32_t state = 1;
+  for (auto& byte : noise) byte = static_cast<uint8_t>((state = state * 1103515245u + 12345u) >> 24);
+  write_bytes(dir.file("noise.gz"), idx_bytes({100, 28, 28}, noise), true);
+  bytes = distillery::test::slurp(dir.file("noise.gz"));
+  write_bytes(dir.file("cut.gz"),
+              std::vector<uint8_t>(bytes.begin(), bytes.begin() + bytes.size() / 2));
+  const auto early = error_of([&] { dd::read_idx(dir.file("cut.gz")); });
+  const std::string start = dir.file("cut.gz") + ": truncated: header promises 78400 data bytes "
+                                                 "but the file holds ";
+  const std::string end = " (truncated gzip stream)";
+  EXPECT_EQ(early.rfind(start, 0), 0u) << early;
+  ASSERT_GT(early.size(), start.size() + end.size()) << early;
+  EXPECT_EQ(early.substr(early.size() - end.size()), end) << early;
+  EXPECT_EQ(dd::read_idx(dir.file("cut.gz"), 3, 10).sizes()[0], 10);  // the first records are there
+}
+
+TEST(IdxReader, GzipTrailerIsCheckedAfterTheData) {
+  TempDir dir;
+  write_bytes(dir.file("full.gz"), idx_bytes({2}, {1, 2}), true);
+  auto bytes = distillery::test::slurp(dir.file("full.gz"));
+  const std::vector<uint8_t> without_trailer(bytes.begin(), bytes.end() - 8);
+  write_bytes(dir.file("cut.gz"), without_trailer);
+  EXPECT_EQ(error_of([&] { dd::read_idx(dir.file("cut.gz")); }),
+            dir.file("cut.gz") + ": truncated gzip stream: it ends after the 2 data bytes without "
+                                 "the gzip trailer (checksum and length)");
+  EXPECT_EQ(dd::read_idx(dir.file("cut.gz"), 1, 1).item<int>(), 1);  // not inflated that far
+  std::vector<uint8_t> bad_checksum(bytes.begin(), bytes.end());
+  bad_checksum[bad_checksum.size() - 8] ^= 0xff;
+  write_bytes(dir.file("crc.gz"), bad_checksum);
+  EXPECT_EQ(error_of([&] { dd::read_idx(dir.file("crc.gz")); }),
+            dir.file("crc.gz") + ": corrupt gzip data (incorrect data check)");
 }
 
 TEST(IdxReader, MissingFileNamesThePath) {

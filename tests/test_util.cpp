@@ -90,7 +90,8 @@ void write_gzip_then_zeros(const std::string& path, const std::vector<uint8_t>& 
   const uLong piece_crc = crc32(0, zeros.data(), static_cast<uInt>(kPiece));
   for (uint64_t i = 0; i < pieces; ++i) crc = crc32_combine(crc, piece_crc, kPiece);
   const std::vector<uint8_t> rest(zero_count % kPiece, 0);
-  crc = crc32(crc, rest.data(), static_cast<uInt>(rest.size()));
+  // crc32 with a null buffer (an empty vector's data()) returns the initial value, not `crc`.
+  if (!rest.empty()) crc = crc32(crc, rest.data(), static_cast<uInt>(rest.size()));
   append_le32(end, static_cast<uint32_t>(crc));
   append_le32(end, static_cast<uint32_t>(head.size() + zero_count));  // length mod 2^32
   std::ofstream out(path, std::ios::binary);

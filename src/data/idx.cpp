@@ -126,7 +126,10 @@ std::size_t read_up_to(gzFile file, const std::string& path, uint8_t* out, std::
     const int n = gzread(file, out + got, chunk);
     if (n < 0) {
       int code = 0;
-      const std::string reason = gzerror(file, &code);
+      std::string reason = gzerror(file, &code);
+      // zlib names a file opened by descriptor "<fd:N>"; the path is said once, in front.
+      const auto colon = reason.find(": ");
+      if (reason.rfind("<fd:", 0) == 0 && colon != std::string::npos) reason.erase(0, colon + 2);
       throw std::runtime_error(path + ": corrupt gzip data (" + reason + ")");
     }
     if (n == 0) break;

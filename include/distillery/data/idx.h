@@ -30,10 +30,11 @@ namespace distillery::data {
 /// @param expected_rank  the rank the caller needs (3 for images, 1 for labels), or -1 for any.
 /// @param max_items  -1 for the whole file, else the number of records (rows along
 ///   dimension 0: images or labels) to read; a count above the file's is clipped to it, as
-///   `Dataset::head` does. With a limit the header is checked as for a whole read, a plain
-///   file's exact size too (from stat, without reading it), and the records read must be
-///   present; a gzip file is not inflated beyond them, so damage or trailing data after them
-///   goes unnoticed. Memory is proportional to the records read.
+///   `Dataset::head` does. With a limit below the file's count, the header is checked as for
+///   a whole read and so is a plain file's exact size (from stat, without reading it); the
+///   records read must be present, but a gzip file is not inflated beyond them, so damage or
+///   trailing data after them goes unnoticed. A limit at or above the count is a whole read,
+///   with all its checks. Memory is proportional to the records read.
 /// @returns a uint8 tensor shaped by the file's dimensions with dimension 0 replaced by the
 ///   number of records read (e.g. `[60000, 28, 28]`, or `[300, 28, 28]` with `max_items` 300).
 ///   The first `n` records of any read equal the first `n` of a whole read.
