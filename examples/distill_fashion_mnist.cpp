@@ -26,9 +26,10 @@ int main(int argc, char** argv) try {
   const int64_t train_limit = argc > 3 ? std::stoll(argv[3]) : 0;
 
   // 1. Data: whole splits in memory, normalised.
-  auto train = dd::load_mnist_format(data_dir, dd::Split::kTrain);
+  const auto train = dd::load_mnist_format(data_dir, dd::Split::kTrain,
+                                           dd::kFashionMnistNormalization,
+                                           /*labels_optional=*/false, train_limit);
   const auto test = dd::load_mnist_format(data_dir, dd::Split::kTest);
-  if (train_limit > 0) train = train.head(train_limit);
   const distillery::InputShape input{1, 28, 28};
 
   // 2. Teacher: a ConvNet trained on hard labels.

@@ -190,9 +190,11 @@ nlohmann::json to_json(const ModelReport& r) {
 ExperimentData load_experiment_data(const DataConfig& config) {
   const auto norm = config.dataset == "mnist" ? data::kMnistNormalization
                                               : data::kFashionMnistNormalization;
+  // Only the first train_limit / test_limit images are read: memory follows the limits.
   auto train = data::load_mnist_format(config.dir, data::Split::kTrain, norm,
-                                       /*labels_optional=*/true);
-  auto test = data::load_mnist_format(config.dir, data::Split::kTest, norm);
+                                       /*labels_optional=*/true, config.train_limit);
+  auto test = data::load_mnist_format(config.dir, data::Split::kTest, norm,
+                                      /*labels_optional=*/false, config.test_limit);
   for (auto* set : {&train, &test}) {  // what the models trained on it record (ModelInfo)
     set->name = config.dataset;
     set->class_names = data::mnist_format_class_names(config.dataset);
@@ -203,8 +205,6 @@ ExperimentData load_experiment_data(const DataConfig& config) {
                              shape_text(shape_of(train)) + " but test images are " +
                              shape_text(shape_of(test)) + "; both splits must have one size");
   }
-  if (config.train_limit > 0) train = train.head(config.train_limit);
-  if (config.test_limit > 0) test = test.head(config.test_limit);
   ExperimentData d;
   if (config.heldout >= train.size()) {
     throw std::runtime_error("data.heldout: " + std::to_string(config.heldout) +

@@ -59,6 +59,68 @@ TEST(Dataset, LabelOutOfRangeIsAnError) {
   }
 }
 
+// Issue 13, item 10: a limit reads only the first images and labels.
+TEST(Dataset, LimitLoadsTheFirstExamplesOfAWholeLoad) {
+  TempDir dir;
+  distillery::test::write_tiny_mnist(dir.path(), 50, 20, /*gzip=*/true);
+  const auto whole = dd::load_mnist_format(dir.path(), dd::Split::kTrain, {0.5, 0.25});
+  const auto first = dd::load_mnist_format(dir.path(), dd::Split::kTrain, {0.5, 0.25}, false, 7);
+  EXPECT_EQ(first.images.sizes(), (std::vector<int64_t>{7, 1, 28, 28}));
+  EXPECT_TRUE(torch::equal(first.images, whole.head(7).images));
+  EXPECT_TRUE(torch::equal(first.labels, whole.head(7).labels));
+  EXPECT_EQ(first.num_classes, 10);
+  // A limit above the count is clipped to it, as Dataset::head does.
+  EXPECT_EQ(dd::load_mnist_format(dir.path(), dd::Split::kTest, {0.5, 0.25}, false, 1000).size(), 20);
+  EXPECT_EQ(distillery::test::error_of_type<c10::Error>([&] {
+              dd::load_mnist_format(dir.path(), dd::Split::kTest, {0.5, 0.25}, false, -1);
+            }),
+            "load_mnist_format: limit must be >= 0 (0 = all), got -1");
+}
+
+TEST(Dataset, LimitKeepsMemoryProportionalToIt) {
+  TempDir dir;
+  const auto before = distillery::test::peak_memory_bytes();
+  // 60,000 images: 47 MB as uint8 and 188 MB as float32 if all were loaded.
+  distillery::test::write_gzip_then_zeros(dir.file("train-images-idx3-ubyte.gz"),
+                                          distillery::test::idx_bytes({60000, 28, 28}, {}),
+                                          uint64_t{60000} * 28 * 28);
+  distillery::test::write_gzip_then_zeros(dir.file("train-labels-idx1-ubyte.gz"),
+                                          distillery::test::idx_bytes({60000}, {}), 60000);
+  const auto first = dd::load_mnist_format(dir.path(), dd::Split::kTrain, {0.0, 1.0}, false, 300);
+  EXPECT_EQ(first.images.sizes(), (std::vector<int64_t>{300, 1, 28, 28}));
+  EXPECT_EQ(first.images.abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(first.labels.sum().item<int64_t>(), 0);
+  EXPECT_LT(distillery::test::peak_memory_bytes() - before, 24 << 20);
+}
+
+TEST(Dataset, LimitStillComparesTheFilesCounts) {
+  TempDir dir;
+  distillery::test::write_tiny_mnist(dir.path(), 10, 10, false);
+  distillery::test::write_bytes(dir.file("train-labels-idx1-ubyte"),
+                                distillery::test::idx_bytes({9}, std::vector<uint8_t>(9, 1)));
+  EXPECT_EQ(distillery::test::runtime_error_of([&] {
+              dd::load_mnist_format(dir.path(), dd::Split::kTrain, {0.5, 0.25}, false, 5);
+            }),
+            dir.file("train-images-idx3-ubyte") + " holds 10 images but " +
+                dir.file("train-labels-idx1-ubyte") + " holds 9 labels");
+}
+
+// Optional labels: a dangling link is an error, not a missing file (an unlabeled set).
+TEST(Dataset, DanglingLabelsLinkIsAnErrorEvenWhenLabelsAreOptional) {
+  TempDir dir;
+  distillery::test::write_tiny_mnist(dir.path(), 10, 10, false);
+  const auto labels = dir.file("train-labels-idx1-ubyte");
+  std::filesystem::remove(labels);
+  std::filesystem::create_symlink(dir.file("gone"), labels);
+  EXPECT_EQ(distillery::test::runtime_error_of([&] {
+              dd::load_mnist_format(dir.path(), dd::Split::kTrain, {0.5, 0.25}, true);
+            }),
+            "data file not usable: " + labels + " is a dangling symbolic link to " +
+                dir.file("gone") +
+                " (nothing exists there: restore the target or point the link at the IDX file); " +
+                labels + ".gz does not exist");
+}
+
 TEST(Dataset, RealFashionMnistHasTheKnownShapeAndBalance) {
   if (!std::filesystem::exists(kFashionMnist)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
   const auto test = dd::load_mnist_format(kFashionMnist, dd::Split::kTest);

@@ -3,8 +3,8 @@
 #include <sys/resource.h>
 #include <zlib.h>
 
+#include <array>
 #include <csignal>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +44,76 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes, boo
   }
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+namespace {
+
+// Deflates `input` (possibly empty) with `flush`, appending the output to `out`.
+void deflate_into(z_stream& stream, const std::vector<uint8_t>& input, int flush,
+                  std::vector<uint8_t>& out) {
+  stream.next_in = const_cast<Bytef*>(input.data());
+  stream.avail_in = static_cast<uInt>(input.size());
+  std::array<uint8_t, 1 << 16> buffer{};
+  do {
+    stream.next_out = buffer.data();
+    stream.avail_out = static_cast<uInt>(buffer.size());
+    const int status = deflate(&stream, flush);
+    if (status == Z_STREAM_ERROR) throw std::runtime_error("deflate failed");
+    out.insert(out.end(), buffer.data(), stream.next_out);
+  } while (stream.avail_out == 0 || stream.avail_in > 0);
+}
+
+void append_le32(std::vector<uint8_t>& out, uint32_t value) {
+  for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<uint8_t>(value >> shift));
+}
+
+}  // namespace
+
+void write_gzip_then_zeros(const std::string& path, const std::vector<uint8_t>& head,
+                           uint64_t zero_count) {
+  constexpr uint64_t kPiece = 1 << 20;
+  const std::vector<uint8_t> zeros(kPiece, 0);
+  z_stream stream{};
+  // Raw deflate (negative window bits): the gzip header and trailer are written here, since
+  // the repeated pieces never pass through zlib.
+  if (deflateInit2(&stream, 9, Z_DEFLATED, -15, 8, Z_RLE) != Z_OK) {
+    throw std::runtime_error("deflateInit2 failed");
+  }
+  std::vector<uint8_t> start = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};  // gzip header
+  deflate_into(stream, head, Z_FULL_FLUSH, start);
+  std::vector<uint8_t> piece;
+  deflate_into(stream, zeros, Z_FULL_FLUSH, piece);
+  const uint64_t pieces = zero_count / kPiece;
+  std::vector<uint8_t> end;
+  deflate_into(stream, std::vector<uint8_t>(zero_count % kPiece, 0), Z_FINISH, end);
+  deflateEnd(&stream);
+  uLong crc = crc32(0, head.data(), static_cast<uInt>(head.size()));
+  const uLong piece_crc = crc32(0, zeros.data(), static_cast<uInt>(kPiece));
+  for (uint64_t i = 0; i < pieces; ++i) crc = crc32_combine(crc, piece_crc, kPiece);
+  const std::vector<uint8_t> rest(zero_count % kPiece, 0);
+  // crc32 with a null buffer (an empty vector's data()) returns the initial value, not `crc`.
+  if (!rest.empty()) crc = crc32(crc, rest.data(), static_cast<uInt>(rest.size()));
+  append_le32(end, static_cast<uint32_t>(crc));
+  append_le32(end, static_cast<uint32_t>(head.size() + zero_count));  // length mod 2^32
+  std::ofstream out(path, std::ios::binary);
+  const auto put = [&](const std::vector<uint8_t>& bytes) {
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  };
+  put(start);
+  for (uint64_t i = 0; i < pieces; ++i) put(piece);
+  put(end);
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+void write_sparse(const std::string& path, const std::vector<uint8_t>& head, uint64_t total_size) {
+  write_bytes(path, head);
+  std::filesystem::resize_file(path, total_size);
+}
+
+int64_t peak_memory_bytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
 void write_tiny_mnist(const std::string& dir, int train_count, int test_count, bool gzip,

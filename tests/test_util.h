@@ -31,6 +31,21 @@ std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const std::vec
 /// Writes bytes to a file, gzip-compressed when `gzip` is true.
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes, bool gzip = false);
 
+/// Writes a gzip file holding `head` followed by `zero_count` zero bytes, streaming: the
+/// compressed form of 1 MiB of zeros is made once and repeated (each piece ends with a full
+/// flush, so it stands alone), so even 1 GiB of zeros takes little time and memory and
+/// compresses to about 1 MB: a "gzip bomb" when `head` is an IDX header promising less.
+void write_gzip_then_zeros(const std::string& path, const std::vector<uint8_t>& head,
+                           uint64_t zero_count);
+
+/// Writes `head`, then extends the file with a hole to `total_size` bytes (reads as zeros,
+/// takes no disk space where the file system supports sparse files).
+void write_sparse(const std::string& path, const std::vector<uint8_t>& head, uint64_t total_size);
+
+/// The peak resident memory of this process so far, in bytes (getrusage's ru_maxrss). Each
+/// ctest test runs in its own process, so a test can bound what it adds to the peak.
+int64_t peak_memory_bytes();
+
 /// Writes a tiny, easily learnable MNIST-format data set (28x28, 10 classes: class k is a
 /// bright 6x6 square at a position that depends on k, plus noise) into `dir`:
 /// `train_count` training and `test_count` test images, gzip-compressed or plain.

@@ -213,8 +213,9 @@ int evaluate(const std::string& model_path, const EvaluateOptions& o) {
   const auto [dataset, norm] = evaluation_data(saved, model_path, o);
   const auto which = o.split == "train" ? distillery::data::Split::kTrain
                                         : distillery::data::Split::kTest;
-  auto test = distillery::data::load_mnist_format(o.data_dir, which, norm);
-  if (o.limit > 0) test = test.head(o.limit);
+  // Only the first `limit` images are read.
+  const auto test = distillery::data::load_mnist_format(o.data_dir, which, norm,
+                                                        /*labels_optional=*/false, o.limit);
   check_fits(saved, model_path, test, o.data_dir);
   const auto result = distillery::evaluate(
       [&](const torch::Tensor& x) { return saved.model->forward(x); }, test);
@@ -241,103 +242,84 @@ int evaluate(const std::string& model_path, const EvaluateOptions& o) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The parsed command line.
+struct CommandLine {
   CLI::App app{"distillery: distil large teacher networks into small, fast students "
                "(Hinton, Vinyals & Dean 2015)"};
-  app.require_subcommand(1);
-  app.fallthrough();  // --verbose / --quiet work before or after the subcommand
-  app.set_version_flag("--version", version_text());
   bool verbose = false, quiet = false;
-  app.add_flag("-v,--verbose", verbose, "Log debug messages");
-  app.add_flag("-q,--quiet", quiet, "Log warnings and errors only");
-
   Overrides overrides;
-  auto add_overrides = [&](CLI::App* cmd) {
-    cmd->add_option("--out-dir", overrides.out_dir, "Override out_dir of the config")
-        ->check(kNonEmpty);
-    cmd->add_option("--data", overrides.data_dir, "Override data.dir of the config")
-        ->check(kNonEmpty);
-    cmd->add_option("--threads", overrides.threads, "Override threads (0 = LibTorch default)")
-        ->check(CLI::Range(0, 512));
-    cmd->add_option("--device", overrides.device, "Override device (cpu, cuda, cuda:N)")
-        ->check(kNonEmpty);
-  };
+  std::string config_path, which = "teacher", output, model_path;
+  EvaluateOptions eval;
+  CLI::App *run = nullptr, *train = nullptr, *soft = nullptr, *specialists = nullptr,
+           *evaluate = nullptr;
+  CLI::Option* eval_data = nullptr;
+};
 
-  std::string config_path;
-  auto* run_cmd = app.add_subcommand(
+void add_overrides(CLI::App* cmd, Overrides& overrides) {
+  cmd->add_option("--out-dir", overrides.out_dir, "Override out_dir of the config")
+      ->check(kNonEmpty);
+  cmd->add_option("--data", overrides.data_dir, "Override data.dir of the config")
+      ->check(kNonEmpty);
+  cmd->add_option("--threads", overrides.threads, "Override threads (0 = LibTorch default)")
+      ->check(CLI::Range(0, 512));
+  cmd->add_option("--device", overrides.device, "Override device (cpu, cuda, cuda:N)")
+      ->check(kNonEmpty);
+}
+
+void add_experiment_commands(CommandLine& c) {
+  c.run = c.app.add_subcommand(
       "run", "Train (or load) the teacher, train the student from scratch, distil the same "
              "student from the teacher, and write <out_dir>/results.json");
-  run_cmd->add_option("config", config_path, "Experiment JSON file")->required();
-  add_overrides(run_cmd);
-
-  std::string which = "teacher";
-  auto* train_cmd = app.add_subcommand(
+  c.train = c.app.add_subcommand(
       "train", "Train one model of the config on hard labels, into <out_dir>/train-<model>/");
-  train_cmd->add_option("config", config_path, "Experiment JSON file")->required();
-  train_cmd->add_option("--model", which, "Which model of the config: teacher or student")
+  c.train->add_option("--model", c.which, "Which model of the config: teacher or student")
       ->required()
       ->check(CLI::IsMember({"teacher", "student"}));
-  add_overrides(train_cmd);
-
-  std::string output;
-  auto* soft_cmd = app.add_subcommand(
+  c.soft = c.app.add_subcommand(
       "soft-targets", "Run the teacher once over the transfer set and store its logits "
                       "(default <out_dir>/soft_targets.bin), for `run` to reuse");
-  soft_cmd->add_option("config", config_path, "Experiment JSON file")->required();
-  soft_cmd->add_option("--output", output, "File to write")->check(kNonEmpty);
-  add_overrides(soft_cmd);
-
-  auto* spec_cmd = app.add_subcommand(
+  c.soft->add_option("--output", c.output, "File to write")->check(kNonEmpty);
+  c.specialists = c.app.add_subcommand(
       "specialists", "Train (or load) the generalist, find class subsets by clustering its "
                      "predictions, train a specialist per subset, and compare the generalist "
                      "with generalist + specialists (Hinton et al. 2015, section 5)");
-  spec_cmd->add_option("config", config_path, "Specialists experiment JSON file")->required();
-  add_overrides(spec_cmd);
+  for (auto* cmd : {c.run, c.train, c.soft, c.specialists}) {
+    cmd->add_option("config", c.config_path, "Experiment JSON file")->required();
+    add_overrides(cmd, c.overrides);
+  }
+}
 
-  std::string model_path;
-  EvaluateOptions eval;
-  eval.data_dir = "/usr/share/datasets/fashion-mnist";
-  auto* eval_cmd = app.add_subcommand("evaluate", "Count test (or training) errors of a saved model");
-  eval_cmd->add_option("model", model_path, "Model file written by distillery (.pt)")->required();
-  auto* data_option = eval_cmd->add_option("--data", eval.data_dir, "Directory of the IDX files")
-                          ->capture_default_str();
-  eval_cmd->add_option("--dataset", eval.dataset,
-                       "For model files that do not record their data set (older ones): normalise "
-                       "as fashion-mnist (default) or mnist")
+void add_evaluate_command(CommandLine& c) {
+  c.eval.data_dir = "/usr/share/datasets/fashion-mnist";
+  auto* cmd = c.app.add_subcommand("evaluate", "Count test (or training) errors of a saved model");
+  c.evaluate = cmd;
+  cmd->add_option("model", c.model_path, "Model file written by distillery (.pt)")->required();
+  c.eval_data = cmd->add_option("--data", c.eval.data_dir, "Directory of the IDX files")
+                    ->capture_default_str()
+                    ->check(kNonEmpty);
+  cmd->add_option("--dataset", c.eval.dataset,
+                  "For model files that do not record their data set (older ones): normalise "
+                  "as fashion-mnist (default) or mnist")
       ->check(CLI::IsMember({"fashion-mnist", "mnist"}));
-  eval_cmd->add_option("--split", eval.split, "Which images: test or train")
+  cmd->add_option("--split", c.eval.split, "Which images: test or train")
       ->capture_default_str()
       ->check(CLI::IsMember({"test", "train"}));
-  eval_cmd->add_option("--limit", eval.limit, "Only the split's first N images (0 = all)")
+  cmd->add_option("--limit", c.eval.limit, "Only the split's first N images (0 = all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  eval_cmd->add_flag("--json", eval.as_json, "Print the result as JSON");
+  cmd->add_flag("--json", c.eval.as_json, "Print the result as JSON");
+}
 
+// Runs the chosen subcommand; exceptions become exit codes here and only here.
+int dispatch(CommandLine& c) {
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);  // prints help, or the parse error and a hint
-    return code == 0 ? 0 : kExitUsage;
-  }
-  // Logs and errors go to stderr; stdout carries only the results (tables, --json).
-  spdlog::set_default_logger(spdlog::stderr_color_mt("distillery"));
-  spdlog::set_level(verbose ? spdlog::level::debug
-                            : quiet ? spdlog::level::warn : spdlog::level::info);
-  spdlog::set_pattern("[%H:%M:%S] [%^%l%$] %v");
-
-  // Beyond a file size limit (ulimit -f) a write then fails with EFBIG and a clear message,
-  // instead of the signal killing the program.
-  std::signal(SIGXFSZ, SIG_IGN);
-  try {
-    if (*run_cmd) return run(config_path, overrides);
-    if (*train_cmd) return train(config_path, which, overrides);
-    if (*soft_cmd) return soft_targets(config_path, output, overrides);
-    if (*spec_cmd) return specialists(config_path, overrides);
-    if (*eval_cmd) {
-      eval.data_given = data_option->count() > 0;
-      return evaluate(model_path, eval);
+    if (*c.run) return run(c.config_path, c.overrides);
+    if (*c.train) return train(c.config_path, c.which, c.overrides);
+    if (*c.soft) return soft_targets(c.config_path, c.output, c.overrides);
+    if (*c.specialists) return specialists(c.config_path, c.overrides);
+    if (*c.evaluate) {
+      c.eval.data_given = c.eval_data->count() > 0;
+      return evaluate(c.model_path, c.eval);
     }
   } catch (const distillery::ConfigError& e) {
     spdlog::error("{}", e.what());
@@ -353,4 +335,32 @@ int main(int argc, char** argv) {
     return kExitFailure;
   }
   return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CommandLine c;
+  c.app.require_subcommand(1);
+  c.app.fallthrough();  // --verbose / --quiet work before or after the subcommand
+  c.app.set_version_flag("--version", version_text());
+  c.app.add_flag("-v,--verbose", c.verbose, "Log debug messages");
+  c.app.add_flag("-q,--quiet", c.quiet, "Log warnings and errors only");
+  add_experiment_commands(c);
+  add_evaluate_command(c);
+  try {
+    c.app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = c.app.exit(e);  // prints help, or the parse error and a hint
+    return code == 0 ? 0 : kExitUsage;
+  }
+  // Logs and errors go to stderr; stdout carries only the results (tables, --json).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("distillery"));
+  spdlog::set_level(c.verbose ? spdlog::level::debug
+                              : c.quiet ? spdlog::level::warn : spdlog::level::info);
+  spdlog::set_pattern("[%H:%M:%S] [%^%l%$] %v");
+  // Beyond a file size limit (ulimit -f) a write then fails with EFBIG and a clear message,
+  // instead of the signal killing the program.
+  std::signal(SIGXFSZ, SIG_IGN);
+  return dispatch(c);
 }

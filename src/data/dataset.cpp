@@ -75,38 +75,46 @@ torch::Tensor empty_huge_pages(at::IntArrayRef sizes, torch::Dtype dtype) {
 }
 
 Dataset load_mnist_format(const std::string& directory, Split split,
-                          Normalization normalization, bool labels_optional) {
+                          Normalization normalization, bool labels_optional, int64_t limit) {
   if (!(normalization.std > 0)) {
     throw std::runtime_error("normalization std must be > 0, got " +
                              std::to_string(normalization.std));
   }
+  TORCH_CHECK(limit >= 0, "load_mnist_format: limit must be >= 0 (0 = all), got ", limit);
+  const int64_t max_items = limit == 0 ? -1 : limit;
   const std::string prefix = split == Split::kTrain ? "train" : "t10k";
   const auto images_path = find_idx_file(directory, prefix + "-images-idx3-ubyte");
-  const auto raw_images = read_idx(images_path, 3);  // [N, rows, cols] uint8
+  const auto raw_images = read_idx(images_path, 3, max_items);  // [n, rows, cols] uint8
   constexpr int64_t kClasses = 10;
   Dataset out;
-  const auto pixels = raw_images.unsqueeze(1);  // [N, 1, rows, cols]
+  const auto pixels = raw_images.unsqueeze(1);  // [n, 1, rows, cols]
   out.images = empty_huge_pages(pixels.sizes());
   out.images.copy_(pixels).div_(255.0).sub_(normalization.mean).div_(normalization.std);
   out.num_classes = kClasses;
   const auto labels_base = (std::filesystem::path(directory) / (prefix + "-labels-idx1-ubyte")).string();
-  if (labels_optional && !std::filesystem::exists(labels_base) &&
-      !std::filesystem::exists(labels_base + ".gz")) {
+  // symlink_status: a dangling link is not a missing file but an error find_idx_file names.
+  const auto absent = [](const std::string& path) {
+    return !std::filesystem::exists(std::filesystem::symlink_status(path));
+  };
+  if (labels_optional && absent(labels_base) && absent(labels_base + ".gz")) {
     return out;  // an unlabeled set
   }
   const auto labels_path = find_idx_file(directory, prefix + "-labels-idx1-ubyte");
-  const auto raw_labels = read_idx(labels_path, 1);  // [N] uint8
-  if (raw_images.size(0) != raw_labels.size(0)) {
-    throw std::runtime_error(images_path + " holds " + std::to_string(raw_images.size(0)) +
+  const auto raw_labels = read_idx(labels_path, 1, max_items);  // [n] uint8
+  // The files' own counts, so that a limit does not hide a mismatch.
+  const int64_t image_count = limit == 0 ? raw_images.size(0) : read_idx_dimensions(images_path)[0];
+  const int64_t label_count = limit == 0 ? raw_labels.size(0) : read_idx_dimensions(labels_path)[0];
+  if (image_count != label_count) {
+    throw std::runtime_error(images_path + " holds " + std::to_string(image_count) +
                              " images but " + labels_path + " holds " +
-                             std::to_string(raw_labels.size(0)) + " labels");
+                             std::to_string(label_count) + " labels");
   }
   const auto max_label = raw_labels.max().item<int64_t>();
   if (max_label >= kClasses) {
     throw std::runtime_error(labels_path + ": label " + std::to_string(max_label) +
                              " is outside [0, 10)");
   }
-  out.labels = raw_labels.to(torch::kInt64);  // [N]
+  out.labels = raw_labels.to(torch::kInt64);  // [n]
   return out;
 }
 

@@ -78,15 +78,23 @@ torch::Tensor empty_huge_pages(at::IntArrayRef sizes, torch::Dtype dtype = torch
 /// Loads an MNIST-format split (MNIST or Fashion-MNIST) from `directory`, which holds
 /// `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`, `t10k-images-idx3-ubyte[.gz]`
 /// and `t10k-labels-idx1-ubyte[.gz]`.
-/// @returns images `[N, 1, rows, cols]` float32 normalised by `normalization`, labels `[N]`
-/// int64, `num_classes` = 10.
+/// @param limit  0 for the whole split, else read only its first `limit` images and labels
+///   (clipped to the split's size, as `Dataset::head`), so that memory is proportional to
+///   `limit`; what is checked then is said at `read_idx`'s `max_items`. The files' own counts
+///   must still agree.
+/// @returns images `[n, 1, rows, cols]` float32 normalised by `normalization` (held in
+/// `empty_huge_pages` memory), labels `[n]` int64, `num_classes` = 10; the first `n` of a
+/// whole load.
 /// With `labels_optional`, a missing labels file gives an unlabeled set (undefined `labels`,
-/// `num_classes` still 10): an unlabeled transfer set (Hinton et al. 2015, §2).
-/// Throws std::runtime_error naming the file when a file is missing or malformed, when image
-/// and label counts differ, or when a label is outside [0, 10).
+/// `num_classes` still 10): an unlabeled transfer set (Hinton et al. 2015, §2). A labels file
+/// that exists but is unusable (e.g. a dangling symbolic link) is an error, not a missing one.
+/// Throws std::runtime_error naming the file when a file is missing, not a regular file or
+/// malformed, when image and label counts differ, or when a label is outside [0, 10); throws
+/// c10::Error if `limit` is negative.
+/// Example: `load_mnist_format(dir, Split::kTrain, kFashionMnistNormalization, false, 300)`.
 Dataset load_mnist_format(const std::string& directory, Split split,
                           Normalization normalization = kFashionMnistNormalization,
-                          bool labels_optional = false);
+                          bool labels_optional = false, int64_t limit = 0);
 
 /// Random translation ("jitter") of a batch of images by up to `max_pixels` in each direction,
 /// independently per image, with zero fill (Hinton et al. 2015, §3: "jittered by up to two
