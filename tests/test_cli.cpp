@@ -220,24 +220,6 @@ TEST_F(CliTest, AutoSoftTargetsAreComputedOnceThenReused) {
   EXPECT_EQ(results_of(out_dir).at("distillation").at("soft_targets"), "stored");
 }
 
-TEST_F(CliTest, FailedRunKeepsTheOutputsOfTheLastGoodOne) {
-  ASSERT_EQ(run_command(cli("run " + config), dir).exit_code, 0);
-  const auto results = slurp(out_dir + "/results.json");
-  const auto resolved = slurp(out_dir + "/config.json");
-  const auto teacher = slurp(out_dir + "/teacher.pt");
-  auto c = tiny_config(data_dir, out_dir);
-  c["seed"] = 5;
-  c["student"]["training"]["learning_rate"] = 1e30;
-  write(config, c.dump());
-  const auto r = run_command(cli("run " + config), dir);
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("student_scratch: training loss became"), std::string::npos) << r.output;
-  EXPECT_EQ(slurp(out_dir + "/results.json"), results);
-  EXPECT_EQ(slurp(out_dir + "/config.json"), resolved);
-  EXPECT_EQ(slurp(out_dir + "/teacher.pt"), teacher);
-  EXPECT_FALSE(fs::exists(out_dir + "/.incomplete"));  // the failed run's staging is removed
-}
-
 TEST_F(CliTest, OmittedClassIsCorrectedByABiasShiftChosenOnHeldOutData) {
   auto c = tiny_config(data_dir, out_dir);
   c["data"]["omit_classes"] = {3};

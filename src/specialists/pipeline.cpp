@@ -56,80 +56,63 @@ Combination predict_with_specialists(torch::nn::Sequential& generalist,
   return combine_specialists(general, outputs, subsets, options);
 }
 
-SpecialistsResult run_specialists(const ExperimentConfig& c,
-                                  const std::vector<std::shared_ptr<Callback>>& user_callbacks) {
+namespace {
+
+using Callbacks = std::vector<std::shared_ptr<Callback>>;
+
+void check_config(const ExperimentConfig& c) {
   if (!c.specialists) {
     throw ConfigError("specialists: required key is missing; `distillery specialists` needs a "
                       "\"generalist\" and a \"specialists\" section (see configs/"
                       "fashion_mnist_specialists.json)");
   }
-  const auto& sc = *c.specialists;
   if (!c.data.omit_classes.empty() || c.data.unlabeled) {
     throw ConfigError(std::string(c.data.unlabeled ? "data.unlabeled" : "data.omit_classes") +
                       ": not used by `distillery specialists` (specialists train on every labeled "
                       "training image); remove it or run `distillery run`");
   }
-  detail::check_input_files(c);
-  OutputDirectory out(c.out_dir);  // locked before anything is read or written
-  detail::protect_inputs(out, c);
-  const auto d = load_experiment_data(c.data);
-  if (!d.train.labeled()) {
-    throw std::runtime_error(c.data.dir + ": the training images have no labels file; "
-                             "specialists are trained on labeled data");
-  }
-  const torch::Device device(c.device);
-  const int64_t batch = sc.training.eval_batch_size();
-  const auto input = detail::shape_of(d.train);
-  const int64_t classes = d.train.num_classes;
-  write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
-  const auto callbacks = detail::with_metrics_file(out.path("metrics.jsonl"), user_callbacks);
-  SpecialistsResult result;
+}
 
-  // 1. The generalist.
-  auto built = detail::build_teacher(sc.generalist, d, "generalist", callbacks, &out);
-  detail::check_teacher_classes(built, d, device);
-  auto generalist = built.nets.at(0);
-  const auto spec = built.specs.at(0);
-  result.generalist = detail::report_for(generalist, d.test, sc.training, built.train_seconds);
-  detail::save_teacher(built, out, d.train);  // generalist.pt
-  const auto train_logits = compute_logits(
-      [&](const torch::Tensor& x) { return generalist->forward(x); }, d.train.images, batch, device);
-
-  // 2. Class subsets: given, or K-means on the covariance of the generalist's predictions.
+// Step 2: the subsets given, or K-means on the covariance of the generalist's predictions.
+void choose_subsets(const SpecialistsConfig& sc, torch::nn::Sequential& generalist,
+                    const ExperimentData& d, const torch::Tensor& train_logits,
+                    torch::Device device, SpecialistsResult& result) {
   result.subsets = sc.subsets;
   result.subsets_source = "given";
-  if (result.subsets.empty()) {
-    const auto cluster_logits =
-        sc.cluster_on == "heldout"
-            ? compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); },
-                             d.heldout.images, batch, device)
-            : train_logits;
-    const auto probabilities = torch::softmax(cluster_logits, 1);
-    const auto covariance = prediction_covariance(probabilities);
-    for (int64_t i = 0; i < classes; ++i) {
-      const auto row = covariance[i].contiguous();
-      result.covariance.emplace_back(row.data_ptr<double>(), row.data_ptr<double>() + classes);
-    }
-    result.subsets = find_class_subsets(probabilities, sc.clustering);
-    result.subsets_source = "clustering";
-    if (result.subsets.empty()) {
-      throw std::runtime_error(
-          "clustering the classes into " + std::to_string(sc.clustering.clusters()) +
-          " clusters left no cluster of at least " +
-          std::to_string(sc.clustering.min_subset_size()) +
-          " classes; lower specialists.min_subset_size or specialists.clusters, or give "
-          "specialists.subsets by hand");
-    }
+  if (!result.subsets.empty()) return;
+  const auto cluster_logits =
+      sc.cluster_on == "heldout"
+          ? compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); },
+                           d.heldout.images, sc.training.eval_batch_size(), device)
+          : train_logits;
+  const auto probabilities = torch::softmax(cluster_logits, 1);
+  const auto covariance = prediction_covariance(probabilities);
+  const int64_t classes = d.train.num_classes;
+  for (int64_t i = 0; i < classes; ++i) {
+    const auto row = covariance[i].contiguous();
+    result.covariance.emplace_back(row.data_ptr<double>(), row.data_ptr<double>() + classes);
   }
-  const auto& names = d.train.class_names;
-  save_class_subsets(out.path("subsets.json"), result.subsets, classes, names);
-  spdlog::info("class subsets ({}): {}", result.subsets_source,
-               nlohmann::json(result.subsets).dump());
+  result.subsets = find_class_subsets(probabilities, sc.clustering);
+  result.subsets_source = "clustering";
+  if (result.subsets.empty()) {
+    throw std::runtime_error(
+        "clustering the classes into " + std::to_string(sc.clustering.clusters()) +
+        " clusters left no cluster of at least " + std::to_string(sc.clustering.min_subset_size()) +
+        " classes; lower specialists.min_subset_size or specialists.clusters, or give "
+        "specialists.subsets by hand");
+  }
+}
 
-  // 3. One specialist per subset, fine-tuned from the generalist.
-  const auto test_logits =
-      compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); },
-                     d.test.images, batch, device);
+// Step 3: one specialist per subset, fine-tuned from the generalist, each saved and evaluated
+// on its own task (S + dustbin) beside the generalist on the same task.
+std::vector<Specialist> train_specialists(const SpecialistsConfig& sc,
+                                          torch::nn::Sequential& generalist,
+                                          const nlohmann::json& spec, const ExperimentData& d,
+                                          const torch::Tensor& train_logits,
+                                          const torch::Tensor& test_logits,
+                                          const Callbacks& callbacks, const OutputDirectory& out,
+                                          SpecialistsResult& result) {
+  const torch::Device device(sc.training.device());
   std::vector<Specialist> trained;
   for (std::size_t m = 0; m < result.subsets.size(); ++m) {
     const auto phase = "specialist_" + std::to_string(m);
@@ -138,34 +121,40 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
     auto& s = run.specialist;
     save_specialist(out.path(phase + ".pt"), s, model_info_of(d.train));
     data::Dataset mapped = d.test;
-    mapped.labels = to_specialist_labels(d.test.labels, s.classes, classes);
+    mapped.labels = to_specialist_labels(d.test.labels, s.classes, d.train.num_classes);
     mapped.num_classes = static_cast<int64_t>(s.classes.size()) + 1;
     mapped.class_names.clear();  // the data set's names no longer name these |S| + 1 labels
     s.model->eval();
     const auto eval = evaluate([&](const torch::Tensor& x) { return s.model->forward(x); }, mapped,
-                               batch, device);
-    // The generalist on the same task: its test predictions reduced to S + dustbin.
+                               sc.training.eval_batch_size(), device);
     const auto general_errors =
         evaluate_logits(reduce_logits(test_logits, s.classes, 1.0), mapped.labels).errors;
     result.specialists.push_back({s.classes, s.subset_share, s.dustbin_correction, eval.errors,
                                   general_errors, run.history.train_seconds});
-    spdlog::info("{}: classes {}, f = {:.4f}, dustbin correction {:+.4f}, test errors on S + dustbin: "
-                 "{} (generalist {})",
+    spdlog::info("{}: classes {}, f = {:.4f}, dustbin correction {:+.4f}, test errors on S + "
+                 "dustbin: {} (generalist {})",
                  phase, nlohmann::json(s.classes).dump(), s.subset_share, s.dustbin_correction,
                  eval.errors, general_errors);
     trained.push_back(std::move(s));
   }
+  return trained;
+}
 
-  // 4. Generalist alone vs generalist + specialists on the test set.
-  const auto combination =
-      predict_with_specialists(generalist, trained, d.test.images, sc.inference, batch, device);
+// Step 4: generalist alone vs generalist + specialists on the test set, and what they cost.
+void compare_on_test(const SpecialistsConfig& sc, torch::nn::Sequential& generalist,
+                     std::vector<Specialist>& trained, const ExperimentData& d,
+                     const torch::Tensor& test_logits, SpecialistsResult& result) {
+  const torch::Device device(sc.training.device());
+  const auto combination = predict_with_specialists(generalist, trained, d.test.images,
+                                                    sc.inference, sc.training.eval_batch_size(),
+                                                    device);
   const auto combined_eval = evaluate_logits(
       combination.probabilities.clamp_min(1e-30).log().to(torch::kFloat32), d.test.labels);
   int64_t parameters = result.generalist.parameters, multiply_adds = result.generalist.multiply_adds;
   std::vector<int64_t> specialist_multiply_adds;
   for (auto& s : trained) {
     parameters += count_parameters(*s.model);
-    specialist_multiply_adds.push_back(count_multiply_adds(s.model, input));
+    specialist_multiply_adds.push_back(count_multiply_adds(s.model, detail::shape_of(d.train)));
     multiply_adds += specialist_multiply_adds.back();
   }
   double train_seconds = result.generalist.train_seconds;
@@ -191,7 +180,11 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
                    static_cast<double>(specialist_multiply_adds[m]);
   }
   result.mean_multiply_adds = active_cost;
+}
 
+nlohmann::json results_json(const ExperimentConfig& c, const SpecialistsResult& result,
+                            const std::vector<std::string>& names) {
+  const auto& sc = *c.specialists;
   nlohmann::json subset_names = nlohmann::json::array();
   for (const auto& s : result.subsets) {
     subset_names.push_back(nlohmann::json::array());
@@ -199,7 +192,7 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
   }
   nlohmann::json specialist_reports = nlohmann::json::array();
   for (const auto& r : result.specialists) specialist_reports.push_back(to_json(r));
-  const nlohmann::json results = {
+  return {
       {"name", c.name},
       {"dataset", c.data.dataset},
       {"subsets", result.subsets},
@@ -224,7 +217,53 @@ SpecialistsResult run_specialists(const ExperimentConfig& c,
         {"mean_iterations", result.mean_iterations},
         {"not_converged", result.not_converged},
         {"mean_multiply_adds", result.mean_multiply_adds}}}};
-  write_file_atomic(out.path("results.json"), results.dump(2) + "\n");
+}
+
+}  // namespace
+
+SpecialistsResult run_specialists(const ExperimentConfig& c, const Callbacks& user_callbacks) {
+  check_config(c);
+  const auto& sc = *c.specialists;
+  detail::check_input_files(c);
+  OutputDirectory out(c.out_dir);  // locked before anything is read or written
+  detail::protect_inputs(out, c);
+  const auto d = load_experiment_data(c.data);
+  if (!d.train.labeled()) {
+    throw std::runtime_error(c.data.dir + ": the training images have no labels file; "
+                             "specialists are trained on labeled data");
+  }
+  const torch::Device device(c.device);
+  const int64_t batch = sc.training.eval_batch_size();
+  write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
+  const auto callbacks = detail::with_metrics_file(out.path("metrics.jsonl"), user_callbacks);
+  SpecialistsResult result;
+
+  // 1. The generalist.
+  auto built = detail::build_teacher(sc.generalist, d, "generalist", callbacks, &out);
+  detail::check_teacher_classes(built, d, device);
+  auto generalist = built.nets.at(0);
+  result.generalist = detail::report_for(generalist, d.test, sc.training, built.train_seconds);
+  detail::save_teacher(built, out, d.train);  // generalist.pt
+  const auto logits_of = [&](const torch::Tensor& images) {
+    return compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); }, images,
+                          batch, device);
+  };
+  const auto train_logits = logits_of(d.train.images);
+
+  // 2. Class subsets.
+  choose_subsets(sc, generalist, d, train_logits, device, result);
+  save_class_subsets(out.path("subsets.json"), result.subsets, d.train.num_classes,
+                     d.train.class_names);
+  spdlog::info("class subsets ({}): {}", result.subsets_source,
+               nlohmann::json(result.subsets).dump());
+
+  // 3. One specialist per subset; 4. the comparison on the test set.
+  const auto test_logits = logits_of(d.test.images);
+  auto trained = train_specialists(sc, generalist, built.specs.at(0), d, train_logits, test_logits,
+                                   callbacks, out, result);
+  compare_on_test(sc, generalist, trained, d, test_logits, result);
+  write_file_atomic(out.path("results.json"),
+                    results_json(c, result, d.train.class_names).dump(2) + "\n");
   out.commit();
   return result;
 }
