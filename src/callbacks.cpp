@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "distillery/io.h"
+#include "distillery/json_fields.h"
 
 namespace distillery {
 namespace {
@@ -59,9 +60,9 @@ void MetricsJsonl::on_epoch_end(const EpochMetrics& m) {
                                {"epochs", m.epochs},
                                {"train_loss", m.train_loss},
                                {"learning_rate", m.learning_rate},
-                               {"seconds", m.seconds},
-                               {"data_seconds", m.data_seconds},
-                               {"samples_per_second", m.samples_per_second},
+                               {"seconds", round_for_json(m.seconds)},
+                               {"data_seconds", round_for_json(m.data_seconds)},
+                               {"samples_per_second", round_for_json(m.samples_per_second, 1)},
                                {"test_errors", m.test.errors},
                                {"test_examples", m.test.examples},
                                {"test_accuracy", m.test.accuracy},

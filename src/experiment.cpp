@@ -164,6 +164,7 @@ nlohmann::json results_json(const ExperimentConfig& c, const ExperimentResult& r
         {"soft_targets", result.soft_targets},
         {"unlabeled", !labeled_transfer}}},
       {"teacher", to_json(result.teacher)},
+      {"teacher_reused", result.teacher_reused},
       {"student_scratch", result.student_scratch ? to_json(*result.student_scratch)
                                                  : nlohmann::json(nullptr)},
       {"student_distilled", to_json(result.student_distilled)}};
@@ -183,7 +184,7 @@ nlohmann::json to_json(const ModelReport& r) {
           // -1 means unknown (a TorchScript teacher): null, never a number to add up.
           {"multiply_adds", r.multiply_adds < 0 ? nlohmann::json(nullptr)
                                                 : nlohmann::json(r.multiply_adds)},
-          {"train_seconds", r.train_seconds},
+          {"train_seconds", round_for_json(r.train_seconds)},
           {"errors_per_class", r.errors_per_class}};
 }
 
@@ -251,6 +252,9 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
   auto built = build_teacher(c.teacher, d, "teacher", callbacks, &out);
   check_teacher_classes(built, d, torch::Device(c.device));
   result.teacher = report_for(built, d.test, c.student.training);
+  for (std::size_t i = 0; i < built.files.size(); ++i) {
+    if (built.reused[i]) result.teacher_reused.push_back(out.final_path(built.files[i]));
+  }
   save_teacher(built, out, d.train);
   built.teacher->set_temperature(c.distillation.loss.temperature());
   const auto soft_targets = obtain_soft_targets(c, built.teacher, transfer, std::move(preloaded),

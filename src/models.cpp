@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -248,12 +249,22 @@ void save_model(const std::string& path, torch::nn::Sequential& model, const nlo
 }
 
 SavedModel load_model(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw std::runtime_error(path + (std::filesystem::exists(path, ec)
+                                         ? ": not a regular file; give a model file (.pt)"
+                                         : ": no such file"));
+  }
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
     throw_if_misplaced(path);
-    throw std::runtime_error(path + ": cannot load model archive: " + e.what_without_backtrace());
+    const std::string reason = e.what_without_backtrace();
+    throw std::runtime_error(path + ": not a distillery model file (" +
+                             reason.substr(0, reason.find('\n')) +
+                             "); give a file written by distillery (run, train, specialists) or "
+                             "distillery::save_model");
   }
   c10::IValue header_value;
   if (!archive.try_read(kSpecKey, header_value) || !header_value.isString()) {

@@ -133,6 +133,7 @@ OutputDirectory::OutputDirectory(std::string out_dir)
     throw std::runtime_error("out_dir " + out_dir_ + " exists and is not a directory; give a "
                              "directory (it is created if missing)");
   }
+  created_ = !fs::exists(out_dir_, ec);
   fs::create_directories(out_dir_, ec);
   if (ec) throw std::runtime_error("cannot create directory " + out_dir_ + ": " + ec.message());
   lock_fd_ = take_lock(out_dir_);
@@ -148,6 +149,12 @@ OutputDirectory::OutputDirectory(std::string out_dir)
 OutputDirectory::~OutputDirectory() {
   std::error_code ec;
   if (!committed_) fs::remove_all(staging_, ec);
+  if (!committed_ && created_) {
+    // A failed run leaves no trace of a directory it created: its lock file goes, and the
+    // directory too if nothing else was put there meanwhile.
+    fs::remove(fs::path(out_dir_) / kLock, ec);
+    fs::remove(out_dir_, ec);
+  }
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
@@ -199,6 +206,17 @@ std::vector<std::string> OutputDirectory::staged_outputs() const {
   return install;
 }
 
+void OutputDirectory::warn_unknown(const std::vector<std::string>& install) const {
+  const auto known = previous_manifest();
+  std::error_code ec;
+  for (const auto& name : install) {
+    if (fs::exists(fs::symlink_status(fs::path(out_dir_) / name, ec)) && !contains(known, name)) {
+      spdlog::warn("{}: replaced by this run's output of that name (no earlier run wrote it)",
+                   final_path(name));
+    }
+  }
+}
+
 std::vector<std::string> OutputDirectory::stage_manifest(const std::vector<std::string>& install,
                                                          bool remove_stale) const {
   std::set<std::string> manifest(install.begin(), install.end());
@@ -219,6 +237,7 @@ std::vector<std::string> OutputDirectory::stage_manifest(const std::vector<std::
 void OutputDirectory::commit(bool remove_stale) {
   const fs::path out(out_dir_), staging(staging_);
   auto install = staged_outputs();
+  warn_unknown(install);
   const auto stale = stage_manifest(install, remove_stale);
   install.push_back(kManifest);
   // results.json last: its presence says that the outputs beside it are complete.

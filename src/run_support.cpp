@@ -26,7 +26,7 @@ void protect_teacher(OutputDirectory& out, const TeacherConfig& t) {
   for (const auto& member : t.members) protect_teacher(out, member);
 }
 
-void check_file(const std::string& key, const std::string& path) {
+void check_file(const std::string& key, const std::string& path, const std::string& hint = "") {
   if (path.empty()) return;
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
@@ -37,7 +37,7 @@ void check_file(const std::string& key, const std::string& path) {
                 std::filesystem::current_path(ec).string() + ")"
           : "";
   if (!std::filesystem::exists(status)) {
-    throw ConfigError(key + ": " + path + " does not exist" + where);
+    throw ConfigError(key + ": " + path + " does not exist" + where + hint);
   }
   throw ConfigError(key + ": " + path + " is not a regular file" + where);
 }
@@ -55,7 +55,14 @@ void check_teacher_files(const TeacherConfig& t, const std::string& key) {
 
 void check_input_files(const ExperimentConfig& c) {
   try {
-    if (c.has_distillation) check_teacher_files(c.teacher, "teacher");
+    if (c.has_distillation) {
+      check_teacher_files(c.teacher, "teacher");
+      const auto& stored = c.distillation.soft_targets;
+      if (stored != "auto" && stored != "online") {
+        check_file("distillation.soft_targets", stored,
+                   "; create it with `distillery soft-targets`");
+      }
+    }
     if (c.specialists) check_teacher_files(c.specialists->generalist, "generalist");
   } catch (const ConfigError& e) {
     if (c.config_file.empty()) throw;
@@ -155,8 +162,8 @@ torch::nn::Sequential load_checkpoint(const TeacherConfig& t, const ExperimentDa
 }
 
 // A teacher given by a file (TorchScript, checkpoint, or architecture + state dict).
-BuiltTeacher load_teacher(const TeacherConfig& t, const ExperimentData& d,
-                          const std::string& phase) {
+BuiltTeacher load_teacher_file(const TeacherConfig& t, const ExperimentData& d,
+                               const std::string& phase) {
   BuiltTeacher out;
   if (!t.torchscript.empty()) {
     out.teacher = load_torchscript_teacher(t.torchscript);
@@ -173,6 +180,25 @@ BuiltTeacher load_teacher(const TeacherConfig& t, const ExperimentData& d,
     load_state_dict(*net, t.weights, t.weights_key);
     out = from_net(net, t.model, t, phase);
     spdlog::info("{}: loaded weights {}", phase, t.weights);
+  }
+  return out;
+}
+
+// A teacher given by a file (TorchScript, checkpoint, or architecture + state dict), probed on
+// the data; a file that cannot be read is named with its config key (`key`, e.g. "teacher" or
+// "teacher.members[1]").
+BuiltTeacher load_teacher(const TeacherConfig& t, const ExperimentData& d,
+                          const std::string& phase, const std::string& key) {
+  BuiltTeacher out;
+  try {
+    out = load_teacher_file(t, d, phase);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    const char* field = !t.torchscript.empty()  ? ".torchscript: "
+                        : !t.checkpoint.empty() ? ".checkpoint: "
+                                                : ".weights: ";
+    throw std::runtime_error(key + field + e.what());
   }
   probe_teacher(out.teacher, d, torch::Device(t.training.device()), phase, source_of(t));
   return out;
@@ -243,14 +269,17 @@ BuiltTeacher build_teacher(const TeacherConfig& t, const ExperimentData& d,
                            OutputDirectory* reuse_from) {
   if (t.members.empty()) {
     return needs_training(t) ? train_teacher(t, d, phase, callbacks, reuse_from)
-                             : load_teacher(t, d, phase);
+                             : load_teacher(t, d, phase, phase);
   }
   // Members given by files are loaded and checked first: a bad file is then found before any
   // other member trains for minutes.
   const auto name = [&](std::size_t i) { return phase + "_member_" + std::to_string(i); };
   std::vector<BuiltTeacher> members(t.members.size());
   for (std::size_t i = 0; i < t.members.size(); ++i) {
-    if (!needs_training(t.members[i])) members[i] = load_teacher(t.members[i], d, name(i));
+    if (!needs_training(t.members[i])) {
+      members[i] = load_teacher(t.members[i], d, name(i),
+                                phase + ".members[" + std::to_string(i) + "]");
+    }
   }
   for (std::size_t i = 0; i < t.members.size(); ++i) {
     if (needs_training(t.members[i])) {

@@ -40,4 +40,18 @@ TEST(MetricsJsonl, AppendsOneCompleteObjectPerEpoch) {
   EXPECT_EQ(count, 2);
 }
 
+TEST(MetricsJsonl, TimingsAreWrittenWithoutFloatNoise) {
+  distillery::test::TempDir dir;
+  distillery::MetricsJsonl metrics(dir.file("metrics.jsonl"));
+  distillery::EpochMetrics m;
+  m.seconds = 0.07219031599999998;
+  m.data_seconds = 0.0025236820000000006;
+  m.samples_per_second = 41550.270913456;
+  metrics.on_epoch_end(m);
+  const auto line = distillery::test::slurp(dir.file("metrics.jsonl"));
+  EXPECT_NE(line.find("\"seconds\":0.07219,"), std::string::npos) << line;
+  EXPECT_NE(line.find("\"data_seconds\":0.002524,"), std::string::npos) << line;
+  EXPECT_NE(line.find("\"samples_per_second\":41550.3,"), std::string::npos) << line;
+}
+
 }  // namespace

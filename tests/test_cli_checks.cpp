@@ -20,23 +20,31 @@ namespace {
 class CliChecksTest : public distillery::test::TinyRunTest {
  protected:
   // Whether any model started training (the progress log has one line per epoch).
-  static bool trained(const CommandResult& r) { return r.output.find(" epoch 1/") != std::string::npos; }
+  static bool trained(const CommandResult& r) {
+    return r.output.find(" epoch 1/") != std::string::npos;
+  }
 };
 
 TEST_F(CliChecksTest, AMissingOrDamagedSoftTargetsFileIsFoundBeforeTheTeacherTrains) {
   const auto missing = dir.file("missing.bin"), damaged = dir.file("damaged.bin");
   distillery::write_file_atomic(damaged, std::string(100, 'x'));
-  for (const auto& [file, message] :
-       {std::pair{missing, " does not exist (relative paths are resolved against the working "
-                           "directory, "},
-        std::pair{damaged, ": not a distillery soft-targets file"}}) {
-    config["distillation"]["soft_targets"] = file;
-    const auto r = cli("run " + config_path, config);
-    EXPECT_EQ(r.exit_code, 1) << r.output;
-    EXPECT_NE(r.output.find("distillation.soft_targets: " + file + message), std::string::npos)
-        << r.output;
-    EXPECT_FALSE(trained(r)) << r.output;
-  }
+  config["distillation"]["soft_targets"] = missing;
+  auto r = cli("run " + config_path, config);
+  EXPECT_EQ(r.exit_code, 2) << r.output;  // a config error: nothing is loaded or created
+  EXPECT_NE(r.output.find(config_path + ": distillation.soft_targets: " + missing +
+                          " does not exist; create it with `distillery soft-targets`"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(out_dir));
+  config["distillation"]["soft_targets"] = damaged;
+  r = cli("run " + config_path, config);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("distillation.soft_targets: " + damaged +
+                          ": not a distillery soft-targets file"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(trained(r)) << r.output;
+  EXPECT_FALSE(fs::exists(out_dir)) << "a failed run leaves no out_dir it created";
 }
 
 TEST_F(CliChecksTest, ATorchScriptMemberOfTheWrongInputShapeIsFoundBeforeAnyMemberTrains) {
@@ -89,6 +97,13 @@ TEST_F(CliChecksTest, VersionLogsOnStderrAndEmptyOverrides) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_EQ(r.stdout_text, "");
   EXPECT_NE(r.output.find("cannot open " + dir.file("absent.json")), std::string::npos);
+
+  r = cli("evalute model.pt", config);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("distillery: unknown command 'evalute'; the commands are run, train, "
+                          "soft-targets, specialists and evaluate (see --help)"),
+            std::string::npos)
+      << r.output;
 
   for (const char* flag : {"--out-dir", "--data", "--device"}) {
     r = cli("run " + config_path + " " + flag + " ''", config);

@@ -19,20 +19,12 @@ namespace fs = std::filesystem;
 using distillery::test::FileSizeLimit;
 using distillery::test::CommandResult;
 using distillery::test::run_command;
+using distillery::test::directory_snapshot;
 using distillery::test::slurp;
 using distillery::test::TempDir;
 
 namespace {
 
-// Regular files of `dir` (not below it) with their contents, the lock file excluded.
-std::map<std::string, std::string> files_of(const std::string& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const auto name = entry.path().filename().string();
-    if (name != ".distillery.lock") files[name] = entry.is_regular_file() ? slurp(entry.path()) : "<dir>";
-  }
-  return files;
-}
 
 class CliOutputsTest : public distillery::test::TinyRunTest {
  protected:
@@ -91,7 +83,7 @@ TEST_F(CliOutputsTest, ADirectoryHeldByAnotherRunIsRefused) {
 TEST_F(CliOutputsTest, AFullDiskFailsCleanlyAndKeepsTheLastGoodResults) {
   const auto first = run(config);
   ASSERT_EQ(first.exit_code, 0) << first.output;
-  const auto before = files_of(out_dir);
+  const auto before = directory_snapshot(out_dir);
   config["seed"] = 7;
   CommandResult r;
   {
@@ -103,14 +95,15 @@ TEST_F(CliOutputsTest, AFullDiskFailsCleanlyAndKeepsTheLastGoodResults) {
             std::string::npos)
       << r.output;
   EXPECT_EQ(r.output.find("terminate"), std::string::npos) << r.output;
-  EXPECT_EQ(files_of(out_dir), before);  // no staging directory, no temporary file, same bytes
+  // No staging directory, no temporary file, the same bytes.
+  EXPECT_EQ(directory_snapshot(out_dir), before);
 }
 
 TEST_F(CliOutputsTest, AFailedRunLeavesOutDirAsItWas) {
   const auto first = run(config);
   ASSERT_EQ(first.exit_code, 0) << first.output;
   fs::remove(out_dir + "/soft_targets.bin");
-  const auto before = files_of(out_dir);
+  const auto before = directory_snapshot(out_dir);
   // The teacher is trained and its soft targets computed; then the distilled student diverges.
   config["seed"] = 3;
   config["student"]["scratch"] = false;
@@ -119,7 +112,8 @@ TEST_F(CliOutputsTest, AFailedRunLeavesOutDirAsItWas) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("student_distilled: training loss became"), std::string::npos)
       << r.output;
-  EXPECT_EQ(files_of(out_dir), before);  // soft_targets.bin was staged, not written into out_dir
+  // soft_targets.bin was staged, not written into out_dir.
+  EXPECT_EQ(directory_snapshot(out_dir), before);
 }
 
 }  // namespace

@@ -97,8 +97,13 @@ TEST(Models, LoadingGarbageNamesTheFile) {
     distillery::load_model(dir.file("junk.pt"));
     FAIL();
   } catch (const std::runtime_error& e) {
-    EXPECT_EQ(std::string(e.what()).rfind(dir.file("junk.pt") + ": cannot load model archive", 0), 0u)
-        << e.what();
+    const std::string message = e.what();
+    EXPECT_EQ(message.rfind(dir.file("junk.pt") + ": not a distillery model file (", 0), 0u)
+        << message;
+    EXPECT_NE(message.find("); give a file written by distillery (run, train, specialists) or "
+                           "distillery::save_model"),
+              std::string::npos)
+        << message;
   }
 }
 

@@ -19,21 +19,12 @@ namespace fs = std::filesystem;
 using distillery::OutputDirectory;
 using distillery::write_file_atomic;
 using distillery::test::runtime_error_of;
+using distillery::test::directory_snapshot;
 using distillery::test::slurp;
 using distillery::test::TempDir;
 
 namespace {
 
-// Every entry of `dir` with its contents (directories as "<dir>"), for before/after equality.
-std::map<std::string, std::string> snapshot(const std::string& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    const auto name = fs::relative(entry.path(), dir).string();
-    if (name == ".distillery.lock") continue;  // rewritten by every run that takes the lock
-    files[name] = entry.is_directory() ? "<dir>" : slurp(entry.path().string());
-  }
-  return files;
-}
 
 std::vector<std::string> manifest_of(const std::string& dir) {
   return nlohmann::json::parse(slurp(dir + "/.distillery-manifest.json"))
@@ -153,13 +144,13 @@ TEST_F(OutputDirectoryTest, AFailedRunChangesNothing) {
     write_file_atomic(d.path("results.json"), "good");
     d.commit();
   }
-  const auto before = snapshot(out);
+  const auto before = directory_snapshot(out);
   {
     OutputDirectory d(out);
     write_file_atomic(d.path("results.json"), "half done");
     write_file_atomic(d.path("metrics.jsonl"), "{}");
   }  // destroyed without commit: the run failed
-  EXPECT_EQ(snapshot(out), before);
+  EXPECT_EQ(directory_snapshot(out), before);
 }
 
 TEST_F(OutputDirectoryTest, AnOutputNameTakenByADirectoryIsRefusedBeforeAnyChange) {
@@ -192,7 +183,7 @@ TEST_F(OutputDirectoryTest, ARenameThatFailsMidwayPutsThePreviousOutputsBack) {
     for (const char* name : {"a.pt", "results.json"}) write_file_atomic(d.path(name), "old");
     d.commit();
   }
-  const auto before = snapshot(out);
+  const auto before = directory_snapshot(out);
   OutputDirectory d(out);
   for (const char* name : {"a.pt", "b.pt", "results.json"}) write_file_atomic(d.path(name), "new");
   // An immutable results.json cannot be moved aside: that rename fails after a.pt and the
@@ -205,7 +196,7 @@ TEST_F(OutputDirectoryTest, ARenameThatFailsMidwayPutsThePreviousOutputsBack) {
   EXPECT_EQ(message, "cannot install the outputs into " + out + " (" + out +
                          "/results.json: Operation not permitted); the previous outputs are "
                          "unchanged");
-  auto after = snapshot(out);
+  auto after = directory_snapshot(out);
   for (auto it = after.begin(); it != after.end();) {
     it = it->first.rfind(".incomplete", 0) == 0 ? after.erase(it) : std::next(it);
   }

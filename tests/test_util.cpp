@@ -162,6 +162,17 @@ FileSizeLimit::~FileSizeLimit() {
   std::signal(SIGXFSZ, previous_handler_);
 }
 
+std::map<std::string, std::string> directory_snapshot(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    const auto name = fs::relative(entry.path(), dir).string();
+    if (name == ".distillery.lock") continue;
+    files[name] = entry.is_directory() ? "<dir>" : slurp(entry.path().string());
+  }
+  return files;
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -88,6 +89,10 @@ class FileSizeLimit {
   uint64_t previous_soft_ = 0;
   void (*previous_handler_)(int) = nullptr;
 };
+
+/// Every entry below `dir` (relative path -> contents; "<dir>" for directories), without the
+/// lock file `.distillery.lock` that every run rewrites: for before/after equality.
+std::map<std::string, std::string> directory_snapshot(const std::string& dir);
 
 /// Reads a whole text file.
 std::string slurp(const std::string& path);

@@ -8,7 +8,10 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <csignal>
+#include <functional>
+#include <utility>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -90,6 +93,10 @@ int run(const std::string& config_path, const Overrides& overrides) {
   print_row("student_distilled", result.student_distilled);
   if (result.student_distilled_corrected) {
     print_row("distilled+bias", *result.student_distilled_corrected);
+  }
+  for (const auto& file : result.teacher_reused) {
+    std::printf("teacher: reused %s (trained earlier from the same settings and data)\n",
+                file.c_str());
   }
   std::printf("soft targets: %s\nresults: %s/results.json\n", result.soft_targets.c_str(),
               config.out_dir.c_str());
@@ -348,6 +355,21 @@ int main(int argc, char** argv) {
   c.app.add_flag("-q,--quiet", c.quiet, "Log warnings and errors only");
   add_experiment_commands(c);
   add_evaluate_command(c);
+  // The top level takes flags only, so its first word is the command: name a mistyped one
+  // (CLI11 would only say that a subcommand is required).
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-') continue;
+    const std::function<bool(const CLI::App*)> every = [](const CLI::App*) { return true; };
+    const auto commands = std::as_const(c.app).get_subcommands(every);
+    if (std::none_of(commands.begin(), commands.end(),
+                     [&](const CLI::App* cmd) { return cmd->get_name() == word; })) {
+      std::fprintf(stderr, "distillery: unknown command '%s'; the commands are run, train, "
+                           "soft-targets, specialists and evaluate (see --help)\n", word.c_str());
+      return kExitUsage;
+    }
+    break;
+  }
   try {
     c.app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

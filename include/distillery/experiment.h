@@ -65,6 +65,9 @@ struct ExperimentResult {
   std::optional<ModelReport> student_distilled_corrected;
   /// The bias shift chosen for each omitted class, in the order of `data.omit_classes`.
   std::vector<double> bias_shifts;
+  /// The teacher files of out_dir that were reused instead of training the teacher (or a
+  /// member) again (written by an earlier run with the same recipe); empty otherwise.
+  std::vector<std::string> teacher_reused;
 };
 
 /// The JSON of a report: the fields above under their own names.

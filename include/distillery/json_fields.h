@@ -14,6 +14,11 @@
 
 namespace distillery {
 
+/// `value` rounded to `decimals` decimal places, for JSON outputs: a sum of timings such as
+/// 0.0025236820000000006 s is written as 0.002524 (the shortest text of the rounded double).
+/// Non-finite values are returned unchanged.
+double round_for_json(double value, int decimals = 6);
+
 /// The JSON text of `value`, cut to about 60 characters for error messages.
 std::string short_dump(const nlohmann::json& value);
 

@@ -16,7 +16,8 @@
 /// - a manifest (`.distillery-manifest.json`) of the files distillery wrote, so that a later run
 ///   removes only outputs of an earlier run that it does not write again (e.g. `specialist_3.pt`
 ///   of a run with more subsets), never a file it did not write, and never an input of the
-///   current run (see `protect`).
+///   current run (see `protect`). A file that has the name of one of the run's outputs is
+///   replaced by it (with a warning when no earlier run wrote it).
 
 #include <string>
 #include <vector>
@@ -38,8 +39,8 @@ class OutputDirectory {
   /// locked, or is locked by another running process ("<out_dir> is in use by another distillery
   /// run (pid N, since <time>); wait for it to finish or choose another out_dir").
   explicit OutputDirectory(std::string out_dir);
-  /// Removes the staging directory if `commit` did not run (a failed run), then releases the
-  /// lock.
+  /// Removes the staging directory if `commit` did not run (a failed run), and then `out_dir`
+  /// itself when this run created it and nothing else is in it; releases the lock.
   ~OutputDirectory();
   OutputDirectory(const OutputDirectory&) = delete;
   OutputDirectory& operator=(const OutputDirectory&) = delete;
@@ -68,6 +69,7 @@ class OutputDirectory {
   bool is_protected(const std::string& name) const;
   std::vector<std::string> previous_manifest() const;
   std::vector<std::string> staged_outputs() const;
+  void warn_unknown(const std::vector<std::string>& install) const;
   std::vector<std::string> stage_manifest(const std::vector<std::string>& install,
                                           bool remove_stale) const;
 
@@ -75,6 +77,7 @@ class OutputDirectory {
   std::string staging_;
   std::vector<std::string> protected_;  // canonical paths
   int lock_fd_ = -1;
+  bool created_ = false;  // out_dir did not exist before this run
   bool committed_ = false;
 };
 
