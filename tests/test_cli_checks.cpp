@@ -2,12 +2,15 @@
 // that name the file and the cause; the program's own surface (--version, stderr, overrides).
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "cli_util.h"
 #include "distillery/io.h"
+#include "distillery/models.h"
 
 namespace fs = std::filesystem;
 using distillery::test::CommandResult;
@@ -62,6 +65,27 @@ TEST_F(CliChecksTest, ATorchScriptMemberOfTheWrongInputShapeIsFoundBeforeAnyMemb
   const auto r = cli("run " + config_path, config);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find(ts + ": the teacher_member_1 cannot run on the data's 1x20x20 images: "),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(trained(r)) << r.output;
+}
+
+TEST_F(CliChecksTest, ATeacherWithNanWeightsIsBlamedBeforeAnyStudentTrains) {
+  auto net = distillery::make_mlp(distillery::MLPOptions().hidden({8}), {1, 28, 28}, 10);
+  {
+    torch::NoGradGuard no_grad;
+    net->parameters()[0][0][0] = std::numeric_limits<float>::quiet_NaN();
+  }
+  const auto teacher = dir.file("nan_teacher.pt");
+  distillery::save_model(teacher, net, {{"architecture", "mlp"}, {"hidden", {8}}}, {1, 28, 28},
+                         10, {});
+  config["teacher"] = {{"checkpoint", teacher}};
+  const auto r = cli("run " + config_path, config);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(teacher + ": the teacher gives logits that are not finite (NaN or "
+                                    "infinite) for 64 of the first 64 training images; the "
+                                    "teacher itself is broken (check its file or how it was "
+                                    "trained), not the student's settings"),
             std::string::npos)
       << r.output;
   EXPECT_FALSE(trained(r)) << r.output;

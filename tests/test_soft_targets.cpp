@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <limits>
 
 #include "distillery/bias_correction.h"
 #include "distillery/fingerprint.h"
@@ -180,6 +181,25 @@ TEST(BiasCorrection, ChoosesTheShiftThatMinimisesHeldOutErrors) {
   const auto after = model->forward(torch::zeros({1, 1, 1, 2}));
   EXPECT_NEAR((after - before)[0][2].item<double>(), 2.5, 1e-6);
   EXPECT_NEAR((after - before)[0][0].item<double>(), 0.0, 1e-6);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(SoftTargetsNan, ATeacherWithNonFiniteLogitsIsNamedAsTheCause) {
+  torch::manual_seed(0);
+  auto net = distillery::make_mlp(distillery::MLPOptions().hidden({5}), {1, 4, 4}, 3);
+  distillery::Teacher teacher(net);
+  auto transfer = tiny_set(37, 1);
+  transfer.images = transfer.images.clone();
+  // Images 4 and 20 give NaN logits; the other 35 are fine.
+  transfer.images[4][0][0][0] = std::numeric_limits<float>::quiet_NaN();
+  transfer.images[20][0][1][1] = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(error_of([&] { distillery::compute_soft_targets(teacher, transfer, 8); }),
+            "the teacher's logits are not finite (NaN or infinite) for 2 of the 37 transfer-set "
+            "images (the first is image 4); the teacher itself is broken (check its weights or "
+            "how it was trained), not the student's settings");
 }
 
 }  // namespace
