@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <stdexcept>
 
@@ -29,6 +30,25 @@ nlohmann::json read_model_spec(ObjectReader& r) {
 }
 
 }  // namespace
+
+void check_path(const std::string& key, const std::string& path) {
+  if (path.empty()) {
+    throw ConfigError(key + ": must not be empty (give a path, or leave the key out)");
+  }
+  if (path.find('\0') != std::string::npos) {
+    throw ConfigError(key + ": contains a NUL character");
+  }
+}
+
+void check_out_dir(const std::string& out_dir) {
+  check_path("out_dir", out_dir);
+  std::error_code ec;
+  const auto resolved = std::filesystem::weakly_canonical(out_dir, ec);
+  if (!ec && resolved == resolved.root_path()) {
+    throw ConfigError("out_dir: " + out_dir + " is the root directory; give a directory of its "
+                      "own for the outputs");
+  }
+}
 
 TrainerOptions read_training(ObjectReader& parent, const std::string& key,
                              const TrainerOptions& defaults) {
@@ -75,10 +95,13 @@ TeacherConfig read_teacher(const nlohmann::json& json, const std::string& path, 
   ObjectReader r(json, path);
   TeacherConfig t;
   t.seed = static_cast<uint64_t>(r.get<int64_t>("seed", static_cast<int64_t>(seed)));
-  t.weights = r.get<std::string>("weights", "");
+  for (auto [key, field] : {std::pair{"weights", &t.weights},
+                            std::pair{"checkpoint", &t.checkpoint},
+                            std::pair{"torchscript", &t.torchscript}}) {
+    *field = r.get<std::string>(key, "");
+    if (r.has(key)) check_path(r.where(key), *field);
+  }
   t.weights_key = r.get<std::string>("weights_key", "");
-  t.checkpoint = r.get<std::string>("checkpoint", "");
-  t.torchscript = r.get<std::string>("torchscript", "");
   const bool has_model = r.has("model");
   const bool has_members = r.has("members");
   const int sources = (has_model ? 1 : 0) + !t.checkpoint.empty() + !t.torchscript.empty() +
@@ -180,6 +203,7 @@ DataConfig read_data(ObjectReader& root) {
                       c.dataset + "\"");
   }
   c.dir = d.get("dir", c.dir);
+  check_path("data.dir", c.dir);
   for (auto [key, field] : {std::pair{"train_limit", &c.train_limit},
                             std::pair{"test_limit", &c.test_limit},
                             std::pair{"heldout", &c.heldout}}) {
@@ -209,6 +233,7 @@ DistillationConfig read_distillation(ObjectReader& root) {
   c.loss.temperature(k.get("temperature", c.loss.temperature()));
   c.loss.alpha(k.get("alpha", c.loss.alpha()));
   c.soft_targets = k.get("soft_targets", c.soft_targets);
+  check_path("distillation.soft_targets", c.soft_targets);
   k.finish();
   check_temperature_and_alpha(c.loss, "distillation");
   if (c.soft_targets.empty()) {
@@ -279,7 +304,7 @@ ExperimentConfig parse_config(const std::string& text, const std::string& source
     c.name = r.get("name", c.name);
     check_name(c.name);
     c.out_dir = r.get("out_dir", "runs/" + c.name);
-    if (c.out_dir.empty()) throw ConfigError("out_dir: must not be empty");
+    check_out_dir(c.out_dir);
     const auto seed = r.get<int64_t>("seed", 0);
     if (seed < 0) throw ConfigError("seed: must be >= 0, got " + std::to_string(seed));
     c.seed = static_cast<uint64_t>(seed);

@@ -24,6 +24,11 @@ TeacherConfig read_teacher(const nlohmann::json& json, const std::string& path, 
                            bool allow_members);
 nlohmann::json teacher_to_json(const TeacherConfig& teacher);
 
+// Throws ConfigError "<key>: must not be empty ..." for an empty path, or one holding a NUL.
+void check_path(const std::string& key, const std::string& path);
+// check_path, and refuses the root directory as out_dir.
+void check_out_dir(const std::string& out_dir);
+
 // Throws ConfigError "<section>.temperature: ..." / "<section>.alpha: ..." when out of range.
 void check_temperature_and_alpha(const KDLossOptions& loss, const std::string& section);
 

@@ -96,8 +96,13 @@ std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teache
     }
   }
   spdlog::info("soft targets: running the teacher over {} transfer-set images", transfer.size());
-  auto computed = compute_soft_targets(teacher, transfer, c.student.training.eval_batch_size(),
-                                       torch::Device(c.device));
+  SoftTargets computed;
+  try {
+    computed = compute_soft_targets(teacher, transfer, c.student.training.eval_batch_size(),
+                                    torch::Device(c.device));
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string("teacher: ") + e.what());
+  }
   save_soft_targets(out.path(kSoftTargetsFile), computed);
   mode_out = "computed";
   spdlog::info("soft targets: computed, stored in {} when the run succeeds", path);
@@ -123,6 +128,22 @@ void require_distillation(const ExperimentConfig& c) {
 torch::nn::Sequential fresh_student(const ExperimentConfig& c, InputShape input, int64_t classes) {
   torch::manual_seed(c.seed);
   return build_model(c.student.model, input, classes, "student.model");
+}
+
+// What can be checked without training, checked first; returns the stored soft targets given
+// by path, read and checked against the transfer set.
+std::optional<SoftTargets> check_before_training(const ExperimentConfig& c,
+                                                 const ExperimentData& d,
+                                                 const data::Dataset& transfer,
+                                                 const OutputDirectory& out) {
+  if (!d.train.labeled() && teacher_needs_training(c.teacher)) {
+    throw ConfigError("teacher: the training images have no labels file, so the teacher cannot "
+                      "be trained here; give a \"checkpoint\", \"torchscript\" or \"weights\"");
+  }
+  out.check_outputs({"config.json", "metrics.jsonl", "results.json", "teacher.pt",
+                     "student_scratch.pt", "student_distilled.pt",
+                     "student_distilled_corrected.pt", kSoftTargetsFile});
+  return preload_soft_targets(c, transfer);
 }
 
 ModelReport train_scratch_student(const ExperimentConfig& c, const ExperimentData& d,
@@ -192,10 +213,15 @@ ExperimentData load_experiment_data(const DataConfig& config) {
   const auto norm = config.dataset == "mnist" ? data::kMnistNormalization
                                               : data::kFashionMnistNormalization;
   // Only the first train_limit / test_limit images are read: memory follows the limits.
-  auto train = data::load_mnist_format(config.dir, data::Split::kTrain, norm,
-                                       /*labels_optional=*/true, config.train_limit);
-  auto test = data::load_mnist_format(config.dir, data::Split::kTest, norm,
-                                      /*labels_optional=*/false, config.test_limit);
+  data::Dataset train, test;
+  try {
+    train = data::load_mnist_format(config.dir, data::Split::kTrain, norm,
+                                    /*labels_optional=*/true, config.train_limit);
+    test = data::load_mnist_format(config.dir, data::Split::kTest, norm,
+                                   /*labels_optional=*/false, config.test_limit);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("data.dir: " + std::string(e.what()));
+  }
   for (auto* set : {&train, &test}) {  // what the models trained on it record (ModelInfo)
     set->name = config.dataset;
     set->class_names = data::mnist_format_class_names(config.dataset);
@@ -238,12 +264,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
   const auto d = load_experiment_data(c.data);
   auto transfer = d.transfer;
   if (c.data.unlabeled) transfer.labels = torch::Tensor();
-  // What can be checked without training is checked first.
-  if (!d.train.labeled() && teacher_needs_training(c.teacher)) {
-    throw ConfigError("teacher: the training images have no labels file, so the teacher cannot "
-                      "be trained here; give a \"checkpoint\", \"torchscript\" or \"weights\"");
-  }
-  auto preloaded = preload_soft_targets(c, transfer);
+  auto preloaded = check_before_training(c, d, transfer, out);
   write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
   const auto callbacks = with_metrics_file(out.path("metrics.jsonl"), user_callbacks);
   ExperimentResult result;
@@ -309,9 +330,9 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
   const auto& spec = teacher ? c.teacher.model : c.student.model;
   const auto& training = teacher ? c.teacher.training : c.student.training;
   // Its own directory, so that it never mixes with the outputs of `run` in out_dir.
-  detail::check_input_files(c);
+  detail::check_input_files(c, /*soft_targets_are_input=*/false);
   OutputDirectory out((fs::path(c.out_dir) / ("train-" + which)).string());
-  detail::protect_inputs(out, c);
+  detail::protect_inputs(out, c, /*soft_targets_are_input=*/false);
   const auto d = load_experiment_data(c.data);
   const auto input = shape_of(d.train);
   write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
@@ -332,11 +353,30 @@ std::string write_soft_targets(const ExperimentConfig& c, const std::string& out
   require_distillation(c);
   // The teacher joins the outputs in out_dir (under its lock), so that `run` reuses it; so
   // does the default file. Another path is written atomically on its own.
-  detail::check_input_files(c);
+  detail::check_input_files(c, /*soft_targets_are_input=*/false);
   OutputDirectory out(c.out_dir);
-  detail::protect_inputs(out, c);
-  out.protect(output);
-  const auto path = output.empty() ? out.final_path(kSoftTargetsFile) : output;
+  detail::protect_inputs(out, c, /*soft_targets_are_input=*/false);
+  if (!output.empty() && out.is_input(output)) {
+    throw ConfigError("--output " + output + " is an input of this run (a teacher, data or "
+                      "config file); choose another file");
+  }
+  // A file inside out_dir is staged and committed like the other outputs.
+  std::error_code ec;
+  const bool inside = !output.empty() &&
+                      fs::weakly_canonical(fs::path(output).parent_path(), ec) ==
+                          fs::weakly_canonical(c.out_dir, ec);
+  std::string name;  // the file's name in out_dir when it is staged there
+  if (output.empty()) {
+    name = kSoftTargetsFile;
+  } else if (inside) {
+    name = fs::path(output).filename().string();
+    if (name == "teacher.pt" || name.rfind("teacher_member_", 0) == 0 ||
+        name.rfind(".distillery", 0) == 0 || name == ".incomplete") {
+      throw ConfigError("--output " + output + ": this command keeps the teacher (or its own "
+                        "records) under that name in " + c.out_dir + "; choose another file name");
+    }
+  }
+  const auto path = name.empty() ? output : out.final_path(name);
   const auto d = load_experiment_data(c.data);
   auto built = build_teacher(c.teacher, d, "teacher", callbacks, &out);
   check_teacher_classes(built, d, torch::Device(c.device));
@@ -344,7 +384,7 @@ std::string write_soft_targets(const ExperimentConfig& c, const std::string& out
   const auto targets = compute_soft_targets(built.teacher, d.transfer,
                                             c.student.training.eval_batch_size(),
                                             torch::Device(c.device));
-  save_soft_targets(output.empty() ? out.path(kSoftTargetsFile) : output, targets);
+  save_soft_targets(name.empty() ? output : out.path(name), targets);
   out.commit(/*remove_stale=*/false);
   spdlog::info("soft targets: {} examples x {} classes x {} member(s), teacher {}, data {} -> {}",
                targets.size(), targets.num_classes(), targets.member_logits.size(0),

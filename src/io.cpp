@@ -144,8 +144,14 @@ void sync_directory(const std::string& directory) {
 
 std::string read_file(const std::string& path) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) {
+  const auto status = fs::status(path, ec);
+  if (fs::is_directory(status)) {
     throw std::runtime_error("cannot open " + path + ": it is a directory, not a file");
+  }
+  // A FIFO would block and a device such as /dev/zero never ends: only regular files are read.
+  if (fs::exists(status) && !fs::is_regular_file(status)) {
+    throw std::runtime_error("cannot open " + path + ": not a regular file (a FIFO, socket or "
+                             "device); give a file");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));

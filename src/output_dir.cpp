@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -23,7 +24,7 @@ namespace {
 
 constexpr const char* kLock = ".distillery.lock";
 constexpr const char* kStaging = ".incomplete";
-constexpr const char* kPrevious = ".previous";
+constexpr const char* kPrevious = ".distillery-previous";
 constexpr const char* kJournal = ".distillery-commit.json";
 constexpr const char* kManifest = ".distillery-manifest.json";
 constexpr const char* kResults = "results.json";
@@ -41,10 +42,16 @@ std::string utc_now() {
 // lock file left by a dead process is simply taken over.
 int take_lock(const std::string& out_dir) {
   const std::string path = (fs::path(out_dir) / kLock).string();
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    throw std::runtime_error("cannot lock " + out_dir + ": cannot open " + path + ": " +
-                             std::strerror(errno));
+  // Never through a symbolic link: the lock file is truncated and written below.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  struct stat status {};
+  if (fd < 0 || ::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    const std::string reason = fd < 0 && errno == ELOOP ? "it is a symbolic link"
+                               : fd < 0                 ? std::strerror(errno)
+                                                        : "it is not a regular file";
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot lock " + out_dir + ": " + path + ": " + reason +
+                             "; remove it and run again");
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
@@ -71,10 +78,12 @@ std::vector<std::string> read_names(const nlohmann::json& json, const char* key)
   std::vector<std::string> names;
   if (!json.is_object() || !json.contains(key) || !json.at(key).is_array()) return names;
   for (const auto& item : json.at(key)) {
-    // Plain names only: a damaged record must never point outside out_dir.
+    // Plain names only: a damaged record must never point outside out_dir, nor at the
+    // directory's own bookkeeping (the lock, the staging directory, the journal).
     if (!item.is_string()) continue;
     const auto name = item.get<std::string>();
-    if (!name.empty() && name.find('/') == std::string::npos && name != "." && name != "..") {
+    if (!name.empty() && name.find('/') == std::string::npos && name != "." && name != ".." &&
+        (name.rfind(".distillery", 0) != 0 || name == kManifest) && name != kStaging) {
       names.push_back(name);
     }
   }
@@ -96,13 +105,25 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
+// Removes temporaries of the journal left by a process killed while writing it.
+void remove_journal_temporaries(const fs::path& out) {
+  std::error_code ec;
+  const std::string prefix = std::string(kJournal) + ".tmp.";
+  for (const auto& entry : fs::directory_iterator(out, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) == 0) fs::remove(entry.path(), ec);
+  }
+}
+
 // Undoes a commit that did not finish (this process's, or one that died): every installed file
 // is removed and every file moved aside is put back. Without a journal only a leftover
-// `.previous` (from a commit that finished) is removed.
-void restore_previous(const fs::path& out) {
+// `.distillery-previous` (from a commit that finished) is removed. Returns "" on success, or
+// what could not be put back: the journal and the files moved aside are then kept.
+std::string restore_previous(const fs::path& out) {
   const fs::path previous = out / kPrevious;
   const auto journal = read_json_or_null(out / kJournal);
   std::error_code ec;
+  std::string failed;
   if (!journal.is_null()) {
     const auto backup = read_names(journal, "backup");
     const auto install = read_names(journal, "install");
@@ -112,16 +133,27 @@ void restore_previous(const fs::path& out) {
       if (!contains(backup, name) || moved_aside) fs::remove(out / name, ec);
     }
     for (const auto& name : backup) {
-      if (fs::exists(fs::symlink_status(previous / name, ec))) {
-        fs::rename(previous / name, out / name, ec);
-        if (ec) spdlog::error("cannot restore {}: {}", (out / name).string(), ec.message());
-      }
+      if (!fs::exists(fs::symlink_status(previous / name, ec))) continue;
+      fs::rename(previous / name, out / name, ec);
+      if (ec) failed += (failed.empty() ? "" : ", ") + name + " (" + ec.message() + ")";
     }
+    if (!failed.empty()) return failed;
     spdlog::warn("{}: an interrupted commit was undone; the previous outputs are back",
                  out.string());
   }
   fs::remove(out / kJournal, ec);
   fs::remove_all(previous, ec);
+  return "";
+}
+
+// The name under which a file that no run wrote is kept when an output takes its name.
+fs::path kept_name(const fs::path& out, const std::string& name) {
+  std::error_code ec;
+  fs::path kept = out / (name + ".user");
+  for (int i = 1; fs::exists(fs::symlink_status(kept, ec)); ++i) {
+    kept = out / (name + ".user." + std::to_string(i));
+  }
+  return kept;
 }
 
 }  // namespace
@@ -137,7 +169,15 @@ OutputDirectory::OutputDirectory(std::string out_dir)
   fs::create_directories(out_dir_, ec);
   if (ec) throw std::runtime_error("cannot create directory " + out_dir_ + ": " + ec.message());
   lock_fd_ = take_lock(out_dir_);
-  restore_previous(out_dir_);
+  remove_journal_temporaries(out_dir_);
+  const auto failed = restore_previous(out_dir_);
+  if (!failed.empty()) {
+    ::close(lock_fd_);
+    throw std::runtime_error(out_dir_ + ": an interrupted commit could not be undone: cannot "
+                             "put back " + failed + "; the previous outputs are in " +
+                             final_path(kPrevious) + ": move them back by hand, then remove " +
+                             final_path(kJournal));
+  }
   fs::remove_all(staging_, ec);
   fs::create_directories(staging_, ec);
   if (ec) {
@@ -174,12 +214,7 @@ void OutputDirectory::protect(const std::string& path) {
 }
 
 bool OutputDirectory::is_protected(const std::string& name) const {
-  std::error_code ec;
-  const auto target = fs::weakly_canonical(fs::path(out_dir_) / name, ec).string();
-  return std::any_of(protected_.begin(), protected_.end(), [&](const std::string& p) {
-    return target == p || (target.size() > p.size() && target.compare(0, p.size(), p) == 0 &&
-                           target[p.size()] == '/');
-  });
+  return is_input((fs::path(out_dir_) / name).string());
 }
 
 std::vector<std::string> OutputDirectory::previous_manifest() const {
@@ -195,26 +230,51 @@ std::vector<std::string> OutputDirectory::staged_outputs() const {
       spdlog::warn("{}: not replaced, it is an input of this run", final_path(name));
       continue;
     }
-    std::error_code ec;
-    if (fs::is_directory(fs::symlink_status(out / name, ec))) {
-      throw std::runtime_error(final_path(name) + " is a directory, but this run writes a file "
-                               "of that name; move the directory away and run again");
-    }
     install.push_back(name);
   }
   std::sort(install.begin(), install.end());
+  auto checked = install;
+  checked.push_back(kManifest);
+  check_outputs(checked);
   return install;
 }
 
-void OutputDirectory::warn_unknown(const std::vector<std::string>& install) const {
+void OutputDirectory::keep_unknown(const std::vector<std::string>& install) const {
   const auto known = previous_manifest();
+  const fs::path out(out_dir_);
   std::error_code ec;
   for (const auto& name : install) {
-    if (fs::exists(fs::symlink_status(fs::path(out_dir_) / name, ec)) && !contains(known, name)) {
-      spdlog::warn("{}: replaced by this run's output of that name (no earlier run wrote it)",
-                   final_path(name));
+    if (!fs::exists(fs::symlink_status(out / name, ec)) || contains(known, name)) continue;
+    // No earlier run wrote it: the user's own file, kept under another name.
+    const auto kept = kept_name(out, name);
+    fs::rename(out / name, kept, ec);
+    if (ec) {
+      throw std::runtime_error("cannot keep " + final_path(name) + " (no distillery run wrote "
+                               "it) as " + kept.string() + ": " + ec.message() +
+                               "; move it away and run again");
+    }
+    spdlog::warn("{}: a file no distillery run wrote has the name of an output; kept as {}",
+                 final_path(name), kept.string());
+  }
+}
+
+void OutputDirectory::check_outputs(const std::vector<std::string>& names) const {
+  std::error_code ec;
+  for (const auto& name : names) {
+    if (fs::is_directory(fs::symlink_status(fs::path(out_dir_) / name, ec))) {
+      throw std::runtime_error(final_path(name) + " is a directory, but this run writes a file "
+                               "of that name; move the directory away and run again");
     }
   }
+}
+
+bool OutputDirectory::is_input(const std::string& path) const {
+  std::error_code ec;
+  const auto target = fs::weakly_canonical(path, ec).string();
+  return std::any_of(protected_.begin(), protected_.end(), [&](const std::string& p) {
+    return target == p || (target.size() > p.size() && target.compare(0, p.size(), p) == 0 &&
+                           target[p.size()] == '/');
+  });
 }
 
 std::vector<std::string> OutputDirectory::stage_manifest(const std::vector<std::string>& install,
@@ -222,7 +282,7 @@ std::vector<std::string> OutputDirectory::stage_manifest(const std::vector<std::
   std::set<std::string> manifest(install.begin(), install.end());
   std::vector<std::string> stale;
   for (const auto& name : previous_manifest()) {
-    if (manifest.count(name) != 0) continue;
+    if (manifest.count(name) != 0 || name == kManifest) continue;
     if (!remove_stale || is_protected(name)) {
       manifest.insert(name);
     } else {
@@ -237,7 +297,7 @@ std::vector<std::string> OutputDirectory::stage_manifest(const std::vector<std::
 void OutputDirectory::commit(bool remove_stale) {
   const fs::path out(out_dir_), staging(staging_);
   auto install = staged_outputs();
-  warn_unknown(install);
+  keep_unknown(install);
   const auto stale = stage_manifest(install, remove_stale);
   install.push_back(kManifest);
   // results.json last: its presence says that the outputs beside it are complete.
@@ -260,10 +320,15 @@ void OutputDirectory::commit(bool remove_stale) {
     for (const auto& name : backup) fs::rename(out / name, out / kPrevious / name);
     for (const auto& name : install) fs::rename(staging / name, out / name);
   } catch (const fs::filesystem_error& e) {
-    restore_previous(out);
-    throw std::runtime_error("cannot install the outputs into " + out_dir_ + " (" +
-                             e.path1().string() + ": " + e.code().message() +
-                             "); the previous outputs are unchanged");
+    const auto failed = restore_previous(out);
+    const std::string what = "cannot install the outputs into " + out_dir_ + " (" +
+                             e.path1().string() + ": " + e.code().message() + "); ";
+    if (!failed.empty()) {
+      throw std::runtime_error(what + "putting the previous outputs back failed too (" + failed +
+                               "): they are in " + final_path(kPrevious) + "; move them back by "
+                               "hand, then remove " + final_path(kJournal));
+    }
+    throw std::runtime_error(what + "the previous outputs are unchanged");
   }
   sync_directory(out_dir_);
   // The commit point: once the journal is gone, nothing will be undone.

@@ -42,21 +42,27 @@ void Parser::call(size_t callable, size_t arguments) {
   if (out_[arguments].kind != PickleKind::kTuple) {
     fail("the arguments of " + name + " are " + describe(out_, arguments) + ", not a tuple");
   }
-  const std::vector<size_t> items = out_[arguments].items;
+  // Read, never copied, before anything is pushed: a crafted file may pass one huge tuple to
+  // many calls, and copying it each time would cost time in proportion to its length.
+  const size_t count = out_[arguments].items.size();
   if (name == "collections.OrderedDict") {
-    if (!items.empty()) fail("collections.OrderedDict is called with arguments");
+    if (count != 0) fail("collections.OrderedDict is called with arguments");
     push(make(PickleKind::kDict));
   } else if (name == "torch._utils._rebuild_tensor_v2") {
-    rebuild_tensor(items);
+    constexpr size_t kMaxTensorArguments = 16;
+    if (count > kMaxTensorArguments) fail(name + " is called with " + std::to_string(count) +
+                                          " arguments");
+    rebuild_tensor(std::vector<size_t>(out_[arguments].items));
   } else if (name == "torch._utils._rebuild_parameter" ||
              name == "torch._utils._rebuild_parameter_with_state") {
     // An nn.Parameter (a state dict saved with keep_vars=True): its data is the tensor.
-    if (items.empty()) fail(name + " is called without arguments");
-    const PickleKind data = out_[items[0]].kind;
+    if (count == 0) fail(name + " is called without arguments");
+    const size_t first = out_[arguments].items[0];
+    const PickleKind data = out_[first].kind;
     if (data != PickleKind::kTensor && data != PickleKind::kObject) {
-      fail("the data of " + name + " is " + describe(out_, items[0]));
+      fail("the data of " + name + " is " + describe(out_, first));
     }
-    stack_.push_back(items[0]);
+    stack_.push_back(first);
   } else {
     push(make(PickleKind::kObject, name));  // never called: opaque, refused where it is needed
   }

@@ -51,14 +51,27 @@ void check_teacher_files(const TeacherConfig& t, const std::string& key) {
   }
 }
 
+// The last non-empty line of an error before any C++ backtrace: what a TorchScript error
+// says failed ("RuntimeError: mat1 and mat2 shapes cannot be multiplied ..."), without its
+// TorchScript traceback; a one-line message is returned whole.
+std::string last_line(std::string text) {
+  const auto backtrace = text.find("\nException raised from");
+  if (backtrace != std::string::npos) text.resize(backtrace);
+  const auto end = text.find_last_not_of(" \n");
+  if (end == std::string::npos) return text;
+  const auto start = text.rfind('\n', end);
+  const auto from = start == std::string::npos ? 0 : start + 1;
+  return text.substr(from, end - from + 1);
+}
+
 }  // namespace
 
-void check_input_files(const ExperimentConfig& c) {
+void check_input_files(const ExperimentConfig& c, bool soft_targets_are_input) {
   try {
     if (c.has_distillation) {
       check_teacher_files(c.teacher, "teacher");
       const auto& stored = c.distillation.soft_targets;
-      if (stored != "auto" && stored != "online") {
+      if (soft_targets_are_input && stored != "auto" && stored != "online") {
         check_file("distillation.soft_targets", stored,
                    "; create it with `distillery soft-targets`");
       }
@@ -70,13 +83,20 @@ void check_input_files(const ExperimentConfig& c) {
   }
 }
 
-void protect_inputs(OutputDirectory& out, const ExperimentConfig& c) {
+void protect_inputs(OutputDirectory& out, const ExperimentConfig& c, bool soft_targets_are_input) {
   out.protect(c.config_file);  // e.g. re-running <out_dir>/config.json keeps it as it is
-  out.protect(c.data.dir);
+  // The data files themselves, not their directory: out_dir may well lie inside it.
+  for (const char* split : {"train", "t10k"}) {
+    for (const char* kind : {"-images-idx3-ubyte", "-labels-idx1-ubyte"}) {
+      const auto file = (std::filesystem::path(c.data.dir) / (std::string(split) + kind)).string();
+      out.protect(file);
+      out.protect(file + ".gz");
+    }
+  }
   if (c.has_distillation) {
     protect_teacher(out, c.teacher);
     const auto& soft = c.distillation.soft_targets;
-    if (soft != "auto" && soft != "online") out.protect(soft);
+    if (soft_targets_are_input && soft != "auto" && soft != "online") out.protect(soft);
   }
   if (c.specialists) {
     protect_teacher(out, c.specialists->generalist);
@@ -151,6 +171,13 @@ torch::nn::Sequential load_checkpoint(const TeacherConfig& t, const ExperimentDa
                       " images and has " + std::to_string(saved.num_classes) +
                       " classes, but the data has " + shape_text(input) + " images and " +
                       std::to_string(classes) + " classes");
+  }
+  if (saved.info.dataset != "unknown" && !d.train.name.empty() &&
+      saved.info.dataset != d.train.name) {
+    throw ConfigError(t.checkpoint + ": the " + phase + " was trained on " + saved.info.dataset +
+                      " (with its normalisation), but the data is " + d.train.name +
+                      "; set data.dataset to \"" + saved.info.dataset + "\" or give a teacher "
+                      "trained on " + d.train.name);
   }
   if (saved.metadata.is_object() && saved.metadata.value("kind", "") == "specialist") {
     throw ConfigError(t.checkpoint + ": this is a specialist (classes " +
@@ -233,9 +260,8 @@ void probe_teacher(Teacher& teacher, const ExperimentData& d, torch::Device devi
     teacher->to(device);
     logits = teacher->forward(images.to(device));
   } catch (const std::exception& e) {
-    const std::string reason = e.what();
     throw std::runtime_error(who + " cannot run on the data's " + shape_text(shape_of(d.train)) +
-                             " images: " + reason.substr(0, reason.find("\nException raised")));
+                             " images: " + last_line(e.what()));
   }
   if (logits.dim() != 2 || logits.size(0) != images.size(0)) {
     std::ostringstream shape;

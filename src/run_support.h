@@ -23,13 +23,16 @@ using Callbacks = std::vector<std::shared_ptr<Callback>>;
 
 // Declares every file the config reads (teacher and generalist files, stored soft targets,
 // hand-given subsets, the data directory, the config file) an input of the run: `out` never replaces them.
-void protect_inputs(OutputDirectory& out, const ExperimentConfig& config);
+void protect_inputs(OutputDirectory& out, const ExperimentConfig& config,
+                    bool soft_targets_are_input = true);
 
 // Throws ConfigError naming the config file and the dotted key (e.g.
 // "exp.json: teacher.members[1].checkpoint: ...") when a file
 // the config reads does not exist or is not a regular file, before anything is loaded or
 // trained. Relative paths are resolved against the working directory, which the message names.
-void check_input_files(const ExperimentConfig& config);
+// `soft_targets_are_input` is false for the commands that write or ignore the stored soft
+// targets (`soft-targets`, `train`).
+void check_input_files(const ExperimentConfig& config, bool soft_targets_are_input = true);
 
 InputShape shape_of(const data::Dataset& set);
 std::string shape_text(InputShape s);

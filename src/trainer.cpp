@@ -325,12 +325,25 @@ TrainResult distill(torch::nn::Sequential& student, Teacher& teacher,
   const auto probe = transfer_set.images.narrow(0, 0, 1).to(device);
   check_class_counts(teacher->forward(probe).size(1), student, probe);
   const auto labels = transfer_set.labeled() ? transfer_set.labels.to(device) : torch::Tensor();
+  // Batches on which the teacher gave NaN or infinite logits, counted on the device (no sync
+  // per step) and read only when training fails, to blame the right model.
+  auto teacher_faults = torch::zeros({}, torch::TensorOptions(torch::kInt64).device(device));
   auto loss = [&](const torch::Tensor& logits, const torch::Tensor& inputs,
                   const torch::Tensor& indices) {
     const auto v = teacher->forward(inputs);  // [B, C], on the same jittered batch
+    teacher_faults.add_(torch::isfinite(v).all().logical_not());
     return distillation_loss(logits, v, labels, indices, loss_options);
   };
-  return fit(student, transfer_set, test_set, options, phase, loss, callbacks);
+  try {
+    return fit(student, transfer_set, test_set, options, phase, loss, callbacks);
+  } catch (const std::runtime_error&) {
+    const auto faults = teacher_faults.item<int64_t>();
+    if (faults == 0) throw;
+    throw std::runtime_error(phase + ": the teacher's logits were not finite (NaN or infinite) "
+                             "on " + std::to_string(faults) + " batches; the teacher itself is "
+                             "broken (check its weights or how it was trained), not the "
+                             "student's settings");
+  }
 }
 
 TrainResult distill(torch::nn::Sequential& student, const SoftTargets& soft_targets,

@@ -91,6 +91,25 @@ TEST_F(CliChecksTest, ATeacherWithNanWeightsIsBlamedBeforeAnyStudentTrains) {
   EXPECT_FALSE(trained(r)) << r.output;
 }
 
+TEST_F(CliChecksTest, ATeacherTrainedOnAnotherDataSetIsRefused) {
+  auto mnist = config;
+  mnist["data"]["dataset"] = "mnist";
+  auto r = cli("run " + config_path, mnist);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto teacher = dir.file("mnist_teacher.pt");
+  fs::copy_file(out_dir + "/teacher.pt", teacher);
+  config["teacher"] = {{"checkpoint", teacher}};
+  config["out_dir"] = dir.file("fashion");
+  r = cli("run " + config_path, config);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(teacher + ": the teacher was trained on mnist (with its normalisation), "
+                                    "but the data is fashion-mnist; set data.dataset to "
+                                    "\"mnist\" or give a teacher trained on fashion-mnist"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(trained(r)) << r.output;
+}
+
 TEST_F(CliChecksTest, SoftTargetsKeepsItsTeacherForRunToReuseUnderOtherThreads) {
   const auto stored = dir.file("targets.bin");
   auto r = cli("soft-targets " + config_path + " --output " + stored, config);

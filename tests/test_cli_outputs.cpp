@@ -116,4 +116,36 @@ TEST_F(CliOutputsTest, AFailedRunLeavesOutDirAsItWas) {
   EXPECT_EQ(directory_snapshot(out_dir), before);
 }
 
+TEST_F(CliOutputsTest, AnOutDirInsideTheDataDirectoryGetsItsOutputs) {
+  config["out_dir"] = data_dir + "/runs/x";
+  const auto r = run(config);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* name : {"results.json", "teacher.pt", "student_distilled.pt", "config.json"}) {
+    EXPECT_TRUE(fs::exists(data_dir + "/runs/x/" + name)) << name << "\n" << r.output;
+  }
+}
+
+TEST_F(CliOutputsTest, SoftTargetsOutputIsNeverAnInputNorTheTeachersFile) {
+  const auto teacher = dir.file("teacher.pt");
+  ASSERT_EQ(run(config).exit_code, 0);
+  fs::copy_file(out_dir + "/teacher.pt", teacher);
+  config["teacher"] = {{"checkpoint", teacher}};
+  auto r = cli("soft-targets " + config_path + " --output " + teacher, config);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--output " + teacher + " is an input of this run (a teacher, data or "
+                          "config file); choose another file"),
+            std::string::npos)
+      << r.output;
+  r = cli("soft-targets " + config_path + " --output " + out_dir + "/teacher.pt", config);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("this command keeps the teacher (or its own records) under that name"),
+            std::string::npos)
+      << r.output;
+  // Inside out_dir under another name: staged and committed with the other outputs.
+  r = cli("soft-targets " + config_path + " --output " + out_dir + "/mine.bin", config);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(out_dir + "/mine.bin"));
+  EXPECT_TRUE(fs::exists(out_dir + "/results.json"));  // the earlier run's outputs stay
+}
+
 }  // namespace

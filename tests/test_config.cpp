@@ -179,7 +179,17 @@ TEST(Config, HostileInputGetsShortClearErrors) {
                 std::to_string(1e300));
   EXPECT_EQ(error_of(R"({"out_dir": "", "student": {"model": {"architecture": "mlp"}},
                         "teacher": {"model": {"architecture": "mlp"}}})"),
-            "exp.json: out_dir: must not be empty");
+            "exp.json: out_dir: must not be empty (give a path, or leave the key out)");
+  EXPECT_EQ(error_of(R"({"out_dir": "/", "student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"model": {"architecture": "mlp"}}})"),
+            "exp.json: out_dir: / is the root directory; give a directory of its own for the "
+            "outputs");
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"model": {"architecture": "mlp"}, "weights": ""}})"),
+            "exp.json: teacher.weights: must not be empty (give a path, or leave the key out)");
+  EXPECT_EQ(error_of(R"({"data": {"dir": ""}, "student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"model": {"architecture": "mlp"}}})"),
+            "exp.json: data.dir: must not be empty (give a path, or leave the key out)");
   EXPECT_EQ(error_of(R"({"data": {"train_limit": -1}})"),
             "exp.json: data.train_limit: must be >= 0, got -1");
   EXPECT_EQ(error_of(R"({"data": {"omit_classes": [3, 12]}})"),

@@ -51,7 +51,7 @@ TEST_F(OutputDirectoryTest, CommitInstallsTheStagedFilesAndRecordsThem) {
   EXPECT_EQ(slurp(out + "/teacher.pt"), "T");
   EXPECT_EQ(slurp(out + "/results.json"), "{}");
   EXPECT_FALSE(fs::exists(out + "/.incomplete"));
-  EXPECT_FALSE(fs::exists(out + "/.previous"));
+  EXPECT_FALSE(fs::exists(out + "/.distillery-previous"));
   EXPECT_FALSE(fs::exists(out + "/.distillery-commit.json"));
   EXPECT_EQ(manifest_of(out), (std::vector<std::string>{"results.json", "teacher.pt"}));
 }
@@ -204,8 +204,8 @@ TEST_F(OutputDirectoryTest, ARenameThatFailsMidwayPutsThePreviousOutputsBack) {
 }
 
 TEST_F(OutputDirectoryTest, ACommitInterruptedByACrashIsUndoneByTheNextRun) {
-  fs::create_directories(out + "/.previous");
-  write_file_atomic(out + "/.previous/a.pt", "old a");   // moved aside before the crash
+  fs::create_directories(out + "/.distillery-previous");
+  write_file_atomic(out + "/.distillery-previous/a.pt", "old a");   // moved aside before the crash
   write_file_atomic(out + "/a.pt", "new a");              // installed before the crash
   write_file_atomic(out + "/b.pt", "new b");              // a new output, installed
   write_file_atomic(out + "/results.json", "old results");  // not yet moved aside
@@ -216,8 +216,56 @@ TEST_F(OutputDirectoryTest, ACommitInterruptedByACrashIsUndoneByTheNextRun) {
   EXPECT_EQ(slurp(out + "/a.pt"), "old a");
   EXPECT_FALSE(fs::exists(out + "/b.pt"));
   EXPECT_EQ(slurp(out + "/results.json"), "old results");
-  EXPECT_FALSE(fs::exists(out + "/.previous"));
+  EXPECT_FALSE(fs::exists(out + "/.distillery-previous"));
   EXPECT_FALSE(fs::exists(out + "/.distillery-commit.json"));
+}
+
+TEST_F(OutputDirectoryTest, AFileNoRunWroteIsKeptAsideWhenAnOutputTakesItsName) {
+  fs::create_directories(out);
+  write_file_atomic(out + "/results.json", "the user's own");
+  write_file_atomic(out + "/results.json.user", "an older one");
+  {
+    OutputDirectory d(out);
+    write_file_atomic(d.path("results.json"), "run 1");
+    d.commit();
+  }
+  EXPECT_EQ(slurp(out + "/results.json"), "run 1");
+  EXPECT_EQ(slurp(out + "/results.json.user"), "an older one");
+  EXPECT_EQ(slurp(out + "/results.json.user.1"), "the user's own");
+  {
+    OutputDirectory d(out);  // a file an earlier run wrote is simply replaced
+    write_file_atomic(d.path("results.json"), "run 2");
+    d.commit();
+  }
+  EXPECT_EQ(slurp(out + "/results.json"), "run 2");
+  EXPECT_FALSE(fs::exists(out + "/results.json.user.2"));
+}
+
+TEST_F(OutputDirectoryTest, ALockFileThatIsASymbolicLinkIsNeverFollowed) {
+  fs::create_directories(out);
+  write_file_atomic(tmp.file("precious.txt"), "precious");
+  fs::create_symlink(tmp.file("precious.txt"), out + "/.distillery.lock");
+  EXPECT_EQ(runtime_error_of([&] { OutputDirectory d(out); }),
+            "cannot lock " + out + ": " + out + "/.distillery.lock: it is a symbolic link; "
+            "remove it and run again");
+  EXPECT_EQ(slurp(tmp.file("precious.txt")), "precious");
+}
+
+TEST_F(OutputDirectoryTest, ADamagedManifestCannotPointAtBookkeepingOrOutside) {
+  fs::create_directories(out);
+  write_file_atomic(tmp.file("outside.txt"), "outside");
+  write_file_atomic(out + "/.distillery-manifest.json",
+                    R"({"files": [".distillery.lock", ".incomplete", "../outside.txt",
+                                  ")" + tmp.file("outside.txt") + R"(", "old.pt"]})");
+  write_file_atomic(out + "/old.pt", "old");
+  write_file_atomic(out + "/.distillery-commit.json.tmp.12345", "left by a killed run");
+  OutputDirectory d(out);
+  EXPECT_FALSE(fs::exists(out + "/.distillery-commit.json.tmp.12345"));
+  write_file_atomic(d.path("results.json"), "{}");
+  d.commit();
+  EXPECT_FALSE(fs::exists(out + "/old.pt"));  // listed: an earlier run's output
+  EXPECT_TRUE(fs::exists(out + "/.distillery.lock"));
+  EXPECT_EQ(slurp(tmp.file("outside.txt")), "outside");
 }
 
 TEST_F(OutputDirectoryTest, AFileGivenAsOutDirIsRefused) {

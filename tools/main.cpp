@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <csignal>
 #include <functional>
+#include <limits>
 #include <utility>
 #include <cstdio>
 #include <iostream>
@@ -57,8 +58,9 @@ distillery::ExperimentConfig load_with_overrides(const std::string& path, const 
   if (!o.data_dir.empty()) config.data.dir = o.data_dir;
   if (o.threads >= 0) config.threads = o.threads;
   if (!o.device.empty()) config.device = o.device;
-  if (o.threads >= 0 || !o.device.empty()) {
-    // Re-resolve so that the overrides reach every trainer (teacher members included).
+  if (o.threads >= 0 || !o.device.empty() || !o.out_dir.empty() || !o.data_dir.empty()) {
+    // Re-resolve so that the overrides reach every trainer (teacher members included) and are
+    // checked like the config's own values.
     config = distillery::parse_config(distillery::to_json(config).dump(), path + " (with overrides)");
     config.config_file = path;
   }
@@ -313,7 +315,8 @@ void add_evaluate_command(CommandLine& c) {
       ->check(CLI::IsMember({"test", "train"}));
   cmd->add_option("--limit", c.eval.limit, "Only the split's first N images (0 = all)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max())
+                  .description("NON-NEGATIVE"));
   cmd->add_flag("--json", c.eval.as_json, "Print the result as JSON");
 }
 

@@ -43,8 +43,9 @@ void append_line(const std::string& path, const std::string& line);
 /// system that cannot sync a directory is ignored (the call never throws).
 void sync_directory(const std::string& directory);
 
-/// Reads a whole file into a string.
-/// Throws std::runtime_error "cannot open <path>: <reason>" if it cannot be read.
+/// Reads a whole regular file into a string.
+/// Throws std::runtime_error "cannot open <path>: <reason>" if it cannot be read, is a
+/// directory, or is not a regular file (a FIFO or device is refused without being opened).
 std::string read_file(const std::string& path);
 
 }  // namespace distillery

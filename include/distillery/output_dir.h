@@ -8,16 +8,17 @@
 ///   that fails (or is killed) never changes the outputs already in `out_dir`; the staging
 ///   directory is removed when the run fails;
 /// - a commit that installs every staged file or none: the outputs it replaces are first moved
-///   aside into `<out_dir>/.previous/` under a journal (`.distillery-commit.json`), then the
-///   staged files are renamed into place (results.json last), then the journal is removed; if a
+///   aside into `<out_dir>/.distillery-previous/` under a journal (`.distillery-commit.json`),
+///   then the staged files are renamed into place (results.json last), then the journal is removed; if a
 ///   rename fails, the previous outputs are put back. Each rename is atomic; if the process dies
 ///   during the commit itself, the next run that opens the directory finds the journal and
 ///   restores the previous outputs before it starts;
 /// - a manifest (`.distillery-manifest.json`) of the files distillery wrote, so that a later run
 ///   removes only outputs of an earlier run that it does not write again (e.g. `specialist_3.pt`
 ///   of a run with more subsets), never a file it did not write, and never an input of the
-///   current run (see `protect`). A file that has the name of one of the run's outputs is
-///   replaced by it (with a warning when no earlier run wrote it).
+///   current run (see `protect`). A file that has the name of one of the run's outputs but
+///   that no earlier run wrote (it is not in the manifest) is kept as `<name>.user`
+///   (`<name>.user.1`, ...), with a warning, before the output takes its name.
 
 #include <string>
 #include <vector>
@@ -58,18 +59,27 @@ class OutputDirectory {
   /// stays exactly as it was). An input that an earlier run wrote stays in the manifest.
   void protect(const std::string& path);
 
+  /// Whether `path` is, or lies inside, an input declared with `protect`.
+  bool is_input(const std::string& path) const;
+
+  /// Throws std::runtime_error "<out_dir>/<name> is a directory, but this run writes a file of
+  /// that name; ..." if one of `names` (the outputs a run will write) is taken by a directory:
+  /// called before a run trains, so that the commit cannot fail on it afterwards.
+  void check_outputs(const std::vector<std::string>& names) const;
+
   /// Installs every staged file into `out_dir` (results.json last) and removes the staging
   /// directory. With `remove_stale`, files an earlier run wrote (per the manifest) that this run
   /// did not write again are removed; without it (a command that adds one file, such as
   /// `soft-targets`), they stay. Throws std::runtime_error naming the file if a rename fails;
-  /// `out_dir` then holds the previous outputs, as before the commit.
+  /// `out_dir` then holds the previous outputs, as before the commit (or, if putting them back
+  /// failed too, the message says where they are).
   void commit(bool remove_stale = true);
 
  private:
   bool is_protected(const std::string& name) const;
   std::vector<std::string> previous_manifest() const;
   std::vector<std::string> staged_outputs() const;
-  void warn_unknown(const std::vector<std::string>& install) const;
+  void keep_unknown(const std::vector<std::string>& install) const;
   std::vector<std::string> stage_manifest(const std::vector<std::string>& install,
                                           bool remove_stale) const;
 
