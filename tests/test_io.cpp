@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include "test_util.h"
@@ -94,6 +96,20 @@ TEST(AppendLine, AFailedAppendIsAnErrorNotSilence) {
   FileSizeLimit limit(1024);
   EXPECT_EQ(runtime_error_of([&] { distillery::append_line(path, std::string(4096, 'x')); }),
             "cannot write " + path + ": File too large");
+}
+
+TEST(ReadFile, OnlyRegularFilesAreRead) {
+  TempDir dir;
+  const auto fifo = dir.file("config.json");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  // A FIFO would block the reader forever, /dev/zero would never end: both refused unopened.
+  for (const std::string path : {fifo, std::string("/dev/zero")}) {
+    EXPECT_EQ(runtime_error_of([&] { distillery::read_file(path); }),
+              "cannot open " + path + ": not a regular file (a FIFO, socket or device); give a "
+                                      "file");
+  }
+  EXPECT_EQ(runtime_error_of([&] { distillery::read_file(dir.path()); }),
+            "cannot open " + dir.path() + ": it is a directory, not a file");
 }
 
 }  // namespace

@@ -268,6 +268,15 @@ TEST_F(OutputDirectoryTest, ADamagedManifestCannotPointAtBookkeepingOrOutside) {
   EXPECT_EQ(slurp(tmp.file("outside.txt")), "outside");
 }
 
+TEST_F(OutputDirectoryTest, AnOutputNameTakenByADirectoryIsFoundBeforeTraining) {
+  fs::create_directories(out + "/results.json");
+  OutputDirectory d(out);
+  EXPECT_EQ(runtime_error_of([&] { d.check_outputs({"config.json", "results.json"}); }),
+            out + "/results.json is a directory, but this run writes a file of that name; move "
+                  "the directory away and run again");
+  d.check_outputs({"config.json", "teacher.pt"});  // free names: no error
+}
+
 TEST_F(OutputDirectoryTest, AFileGivenAsOutDirIsRefused) {
   write_file_atomic(out, "a file");
   EXPECT_EQ(runtime_error_of([&] { OutputDirectory d(out); }),
