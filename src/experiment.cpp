@@ -30,8 +30,10 @@ using detail::report_for;
 using detail::shape_of;
 using detail::shape_text;
 using detail::with_metrics_file;
+using detail::kSoftTargetsFile;
+using detail::require_distillation;
+using detail::teacher_files;
 
-constexpr const char* kSoftTargetsFile = "soft_targets.bin";
 
 // Reads a file of stored soft targets given by path (distillation.soft_targets) and checks it
 // against the transfer set, before anything trains; nullopt for "auto" and "online".
@@ -116,15 +118,6 @@ bool teacher_needs_training(const TeacherConfig& t) {
   return !t.model.is_null() && t.weights.empty();
 }
 
-// `run`, `train` and `soft-targets` need "teacher" and "student".
-void require_distillation(const ExperimentConfig& c) {
-  if (!c.has_distillation) {
-    throw ConfigError("teacher: required key is missing; this config describes a specialists "
-                      "experiment (\"generalist\" and \"specialists\"): run it with "
-                      "`distillery specialists`");
-  }
-}
-
 torch::nn::Sequential fresh_student(const ExperimentConfig& c, InputShape input, int64_t classes) {
   torch::manual_seed(c.seed);
   return build_model(c.student.model, input, classes, "student.model");
@@ -140,9 +133,11 @@ std::optional<SoftTargets> check_before_training(const ExperimentConfig& c,
     throw ConfigError("teacher: the training images have no labels file, so the teacher cannot "
                       "be trained here; give a \"checkpoint\", \"torchscript\" or \"weights\"");
   }
-  out.check_outputs({"config.json", "metrics.jsonl", "results.json", "teacher.pt",
-                     "student_scratch.pt", "student_distilled.pt",
-                     "student_distilled_corrected.pt", kSoftTargetsFile});
+  auto names = teacher_files(c.teacher);
+  names.insert(names.end(), {"config.json", "metrics.jsonl", "results.json", "student_scratch.pt",
+                             "student_distilled.pt", "student_distilled_corrected.pt",
+                             kSoftTargetsFile});
+  out.check_outputs(names);
   return preload_soft_targets(c, transfer);
 }
 
@@ -333,6 +328,7 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
   detail::check_input_files(c, /*soft_targets_are_input=*/false);
   OutputDirectory out((fs::path(c.out_dir) / ("train-" + which)).string());
   detail::protect_inputs(out, c, /*soft_targets_are_input=*/false);
+  out.check_outputs({"config.json", "metrics.jsonl", which + ".pt"});
   const auto d = load_experiment_data(c.data);
   const auto input = shape_of(d.train);
   write_file_atomic(out.path("config.json"), to_json(c).dump(2) + "\n");
@@ -346,51 +342,6 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
   auto report = report_for(net, d.test, training, run.train_seconds);
   out.commit();
   return report;
-}
-
-std::string write_soft_targets(const ExperimentConfig& c, const std::string& output,
-                               const Callbacks& callbacks) {
-  require_distillation(c);
-  // The teacher joins the outputs in out_dir (under its lock), so that `run` reuses it; so
-  // does the default file. Another path is written atomically on its own.
-  detail::check_input_files(c, /*soft_targets_are_input=*/false);
-  OutputDirectory out(c.out_dir);
-  detail::protect_inputs(out, c, /*soft_targets_are_input=*/false);
-  if (!output.empty() && out.is_input(output)) {
-    throw ConfigError("--output " + output + " is an input of this run (a teacher, data or "
-                      "config file); choose another file");
-  }
-  // A file inside out_dir is staged and committed like the other outputs.
-  std::error_code ec;
-  const bool inside = !output.empty() &&
-                      fs::weakly_canonical(fs::path(output).parent_path(), ec) ==
-                          fs::weakly_canonical(c.out_dir, ec);
-  std::string name;  // the file's name in out_dir when it is staged there
-  if (output.empty()) {
-    name = kSoftTargetsFile;
-  } else if (inside) {
-    name = fs::path(output).filename().string();
-    if (name == "teacher.pt" || name.rfind("teacher_member_", 0) == 0 ||
-        name.rfind(".distillery", 0) == 0 || name == ".incomplete") {
-      throw ConfigError("--output " + output + ": this command keeps the teacher (or its own "
-                        "records) under that name in " + c.out_dir + "; choose another file name");
-    }
-  }
-  const auto path = name.empty() ? output : out.final_path(name);
-  const auto d = load_experiment_data(c.data);
-  auto built = build_teacher(c.teacher, d, "teacher", callbacks, &out);
-  check_teacher_classes(built, d, torch::Device(c.device));
-  save_teacher(built, out, d.train);
-  const auto targets = compute_soft_targets(built.teacher, d.transfer,
-                                            c.student.training.eval_batch_size(),
-                                            torch::Device(c.device));
-  save_soft_targets(name.empty() ? output : out.path(name), targets);
-  out.commit(/*remove_stale=*/false);
-  spdlog::info("soft targets: {} examples x {} classes x {} member(s), teacher {}, data {} -> {}",
-               targets.size(), targets.num_classes(), targets.member_logits.size(0),
-               fingerprint_hex(targets.teacher_fingerprint),
-               fingerprint_hex(targets.transfer_fingerprint), path);
-  return path;
 }
 
 }  // namespace distillery

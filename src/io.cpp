@@ -78,7 +78,9 @@ bool sync_file(const std::string& path) {
 void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces) {
   make_parent_dirs(path);
   const std::string tmp = temporary_path(path);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A fresh file, never a leftover (or a symbolic link) of that name.
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) fail(path, std::strerror(errno));
   bool ok = true;
   for (const auto piece : pieces) ok = ok && write_all(fd, piece);

@@ -38,40 +38,65 @@ std::string utc_now() {
   return text;
 }
 
+// Opens the lock file, never through a symbolic link (it is truncated and written below).
+int open_lock_file(const std::string& out_dir, const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  struct stat status {};
+  if (fd >= 0 && ::fstat(fd, &status) == 0 && S_ISREG(status.st_mode)) return fd;
+  const int error = errno;
+  if (fd >= 0) ::close(fd);
+  if (fd >= 0 || error == ELOOP) {
+    throw std::runtime_error("cannot lock " + out_dir + ": " + path + " is " +
+                             (fd >= 0 ? "not a regular file" : "a symbolic link") +
+                             "; remove it and run again");
+  }
+  throw std::runtime_error("cannot lock " + out_dir + ": cannot open " + path + ": " +
+                           std::strerror(error) + " (check that out_dir is writable)");
+}
+
+// Whether `fd` is still the file at `path` (a failed run that created out_dir removes its lock
+// file: a lock taken on the removed file would not exclude anyone).
+bool still_linked(int fd, const std::string& path) {
+  struct stat open_file {}, named {};
+  return ::fstat(fd, &open_file) == 0 && ::stat(path.c_str(), &named) == 0 &&
+         open_file.st_dev == named.st_dev && open_file.st_ino == named.st_ino;
+}
+
 // Opens and flock()s the lock file; the kernel releases the lock when the process exits, so a
 // lock file left by a dead process is simply taken over.
 int take_lock(const std::string& out_dir) {
   const std::string path = (fs::path(out_dir) / kLock).string();
-  // Never through a symbolic link: the lock file is truncated and written below.
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  struct stat status {};
-  if (fd < 0 || ::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
-    const std::string reason = fd < 0 && errno == ELOOP ? "it is a symbolic link"
-                               : fd < 0                 ? std::strerror(errno)
-                                                        : "it is not a regular file";
-    if (fd >= 0) ::close(fd);
-    throw std::runtime_error("cannot lock " + out_dir + ": " + path + ": " + reason +
-                             "; remove it and run again");
-  }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int error = errno;
-    char holder[256] = {};
-    const ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
-    ::close(fd);
-    std::string who(holder, n > 0 ? static_cast<std::size_t>(n) : 0);
-    who.erase(std::find(who.begin(), who.end(), '\n'), who.end());
-    if (error != EWOULDBLOCK) {
-      throw std::runtime_error("cannot lock " + out_dir + ": " + std::strerror(error));
+  constexpr int kAttempts = 10;
+  for (int attempt = 1;; ++attempt) {
+    std::error_code ec;
+    fs::create_directories(out_dir, ec);  // a failing run that created it may remove it
+    const int fd = open_lock_file(out_dir, path);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      char holder[256] = {};
+      const ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
+      ::close(fd);
+      std::string who(holder, n > 0 ? static_cast<std::size_t>(n) : 0);
+      who.erase(std::find(who.begin(), who.end(), '\n'), who.end());
+      if (error != EWOULDBLOCK) {
+        throw std::runtime_error("cannot lock " + out_dir + ": " + std::strerror(error) +
+                                 " (a file system without flock, such as some network file "
+                                 "systems: choose an out_dir on a local disk)");
+      }
+      throw std::runtime_error(out_dir + " is in use by another distillery run (" +
+                               (who.empty() ? std::string("pid unknown") : who) +
+                               "); wait for it to finish or choose another out_dir");
     }
-    throw std::runtime_error(out_dir + " is in use by another distillery run (" +
-                             (who.empty() ? std::string("pid unknown") : who) +
-                             "); wait for it to finish or choose another out_dir");
+    if (!still_linked(fd, path) && attempt < kAttempts) {
+      ::close(fd);
+      continue;
+    }
+    const std::string me = "pid " + std::to_string(::getpid()) + " since " + utc_now() + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
+      spdlog::warn("{}: cannot record the lock holder: {}", path, std::strerror(errno));
+    }
+    return fd;
   }
-  const std::string me = "pid " + std::to_string(::getpid()) + " since " + utc_now() + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {
-    spdlog::warn("{}: cannot record the lock holder: {}", path, std::strerror(errno));
-  }
-  return fd;
 }
 
 std::vector<std::string> read_names(const nlohmann::json& json, const char* key) {
@@ -115,29 +140,43 @@ void remove_journal_temporaries(const fs::path& out) {
   }
 }
 
-// Undoes a commit that did not finish (this process's, or one that died): every installed file
-// is removed and every file moved aside is put back. Without a journal only a leftover
-// `.distillery-previous` (from a commit that finished) is removed. Returns "" on success, or
-// what could not be put back: the journal and the files moved aside are then kept.
+// Undoes a commit that did not finish (this process's, or one that died): every file it
+// installed is removed, every file it moved aside is put back, and every file of the user's it
+// renamed to <name>.user gets its name back. A file counts as installed when every file was
+// moved aside and it is no longer in the staging directory (renames are atomic), so a file put
+// in out_dir after a crash is not taken for one. Without a journal only a leftover `.distillery-previous` (from a commit that
+// finished) is removed. Returns "" on success, or what could not be undone: the journal and
+// the files moved aside are then kept.
 std::string restore_previous(const fs::path& out) {
-  const fs::path previous = out / kPrevious;
-  const auto journal = read_json_or_null(out / kJournal);
+  const fs::path previous = out / kPrevious, staging = out / kStaging;
   std::error_code ec;
-  std::string failed;
-  if (!journal.is_null()) {
+  if (fs::exists(fs::symlink_status(out / kJournal, ec))) {
+    const auto journal = read_json_or_null(out / kJournal);
+    if (!journal.is_object() || !journal.contains("backup") || !journal.contains("install")) {
+      return "the journal " + (out / kJournal).string() + " is damaged";
+    }
     const auto backup = read_names(journal, "backup");
-    const auto install = read_names(journal, "install");
-    for (const auto& name : install) {
-      const bool moved_aside = fs::exists(fs::symlink_status(previous / name, ec));
-      // Installed files are new unless the old file of that name was never moved aside.
-      if (!contains(backup, name) || moved_aside) fs::remove(out / name, ec);
+    // Every file is moved aside before the first is installed.
+    const bool installing = std::all_of(backup.begin(), backup.end(), [&](const std::string& n) {
+      return fs::exists(fs::symlink_status(previous / n, ec));
+    });
+    std::string failed;
+    for (const auto& name : read_names(journal, "install")) {
+      if (!installing || fs::exists(fs::symlink_status(staging / name, ec))) continue;
+      fs::remove(out / name, ec);
+      if (ec) failed += (failed.empty() ? "" : ", ") + name + " (" + ec.message() + ")";
     }
     for (const auto& name : backup) {
       if (!fs::exists(fs::symlink_status(previous / name, ec))) continue;
       fs::rename(previous / name, out / name, ec);
       if (ec) failed += (failed.empty() ? "" : ", ") + name + " (" + ec.message() + ")";
     }
-    if (!failed.empty()) return failed;
+    for (const auto& item : journal.value("kept", nlohmann::json::array())) {
+      const auto names = read_names(nlohmann::json{{"pair", item}}, "pair");
+      if (names.size() != 2 || fs::exists(fs::symlink_status(out / names[0], ec))) continue;
+      fs::rename(out / names[1], out / names[0], ec);
+    }
+    if (!failed.empty()) return "cannot restore " + failed;
     spdlog::warn("{}: an interrupted commit was undone; the previous outputs are back",
                  out.string());
   }
@@ -173,8 +212,8 @@ OutputDirectory::OutputDirectory(std::string out_dir)
   const auto failed = restore_previous(out_dir_);
   if (!failed.empty()) {
     ::close(lock_fd_);
-    throw std::runtime_error(out_dir_ + ": an interrupted commit could not be undone: cannot "
-                             "put back " + failed + "; the previous outputs are in " +
+    throw std::runtime_error(out_dir_ + ": an interrupted commit could not be undone (" +
+                             failed + "); the previous outputs are in " +
                              final_path(kPrevious) + ": move them back by hand, then remove " +
                              final_path(kJournal));
   }
@@ -239,23 +278,20 @@ std::vector<std::string> OutputDirectory::staged_outputs() const {
   return install;
 }
 
-void OutputDirectory::keep_unknown(const std::vector<std::string>& install) const {
+std::vector<std::pair<std::string, std::string>> OutputDirectory::unknown_files(
+    const std::vector<std::string>& install) const {
   const auto known = previous_manifest();
   const fs::path out(out_dir_);
+  std::vector<std::pair<std::string, std::string>> kept;
   std::error_code ec;
   for (const auto& name : install) {
     if (!fs::exists(fs::symlink_status(out / name, ec)) || contains(known, name)) continue;
     // No earlier run wrote it: the user's own file, kept under another name.
-    const auto kept = kept_name(out, name);
-    fs::rename(out / name, kept, ec);
-    if (ec) {
-      throw std::runtime_error("cannot keep " + final_path(name) + " (no distillery run wrote "
-                               "it) as " + kept.string() + ": " + ec.message() +
-                               "; move it away and run again");
-    }
+    kept.emplace_back(name, kept_name(out, name).filename().string());
     spdlog::warn("{}: a file no distillery run wrote has the name of an output; kept as {}",
-                 final_path(name), kept.string());
+                 final_path(name), final_path(kept.back().second));
   }
+  return kept;
 }
 
 void OutputDirectory::check_outputs(const std::vector<std::string>& names) const {
@@ -297,7 +333,7 @@ std::vector<std::string> OutputDirectory::stage_manifest(const std::vector<std::
 void OutputDirectory::commit(bool remove_stale) {
   const fs::path out(out_dir_), staging(staging_);
   auto install = staged_outputs();
-  keep_unknown(install);
+  const auto kept = unknown_files(install);
   const auto stale = stage_manifest(install, remove_stale);
   install.push_back(kManifest);
   // results.json last: its presence says that the outputs beside it are complete.
@@ -306,17 +342,21 @@ void OutputDirectory::commit(bool remove_stale) {
   std::vector<std::string> backup;
   std::error_code ec;
   for (const auto& name : install) {
-    if (fs::exists(fs::symlink_status(out / name, ec))) backup.push_back(name);
+    const bool theirs = std::any_of(kept.begin(), kept.end(),
+                                    [&](const auto& k) { return k.first == name; });
+    if (!theirs && fs::exists(fs::symlink_status(out / name, ec))) backup.push_back(name);
   }
   for (const auto& name : stale) {
     if (fs::is_regular_file(fs::symlink_status(out / name, ec))) backup.push_back(name);
   }
   write_file_atomic((out / kJournal).string(),
-                    nlohmann::json{{"backup", backup}, {"install", install}}.dump(1) + "\n");
+                    nlohmann::json{{"backup", backup}, {"install", install}, {"kept", kept}}
+                            .dump(1) + "\n");
   try {
     // Recovery reads "moved aside" from the presence of .previous/<name>: it must start empty.
     fs::remove_all(out / kPrevious);
     fs::create_directory(out / kPrevious);
+    for (const auto& [name, as] : kept) fs::rename(out / name, out / as);
     for (const auto& name : backup) fs::rename(out / name, out / kPrevious / name);
     for (const auto& name : install) fs::rename(staging / name, out / name);
   } catch (const fs::filesystem_error& e) {

@@ -34,6 +34,15 @@ void protect_inputs(OutputDirectory& out, const ExperimentConfig& config,
 // targets (`soft-targets`, `train`).
 void check_input_files(const ExperimentConfig& config, bool soft_targets_are_input = true);
 
+// The stored soft targets' file in out_dir ("auto" mode and `soft-targets`).
+inline constexpr const char* kSoftTargetsFile = "soft_targets.bin";
+
+// `run`, `train` and `soft-targets` need "teacher" and "student": throws ConfigError otherwise.
+void require_distillation(const ExperimentConfig& config);
+
+// The files the teacher of `t` is saved as: "teacher.pt", or "teacher_member_<i>.pt" per member.
+std::vector<std::string> teacher_files(const TeacherConfig& t);
+
 InputShape shape_of(const data::Dataset& set);
 std::string shape_text(InputShape s);
 

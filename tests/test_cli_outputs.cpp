@@ -127,6 +127,7 @@ TEST_F(CliOutputsTest, AnOutDirInsideTheDataDirectoryGetsItsOutputs) {
 
 TEST_F(CliOutputsTest, SoftTargetsOutputIsNeverAnInputNorTheTeachersFile) {
   const auto teacher = dir.file("teacher.pt");
+  const auto tiny_config_teacher = config["teacher"];
   ASSERT_EQ(run(config).exit_code, 0);
   fs::copy_file(out_dir + "/teacher.pt", teacher);
   config["teacher"] = {{"checkpoint", teacher}};
@@ -138,14 +139,22 @@ TEST_F(CliOutputsTest, SoftTargetsOutputIsNeverAnInputNorTheTeachersFile) {
       << r.output;
   r = cli("soft-targets " + config_path + " --output " + out_dir + "/teacher.pt", config);
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("this command keeps the teacher (or its own records) under that name"),
+  EXPECT_NE(r.output.find(" keeps a model, a result or its own records under that name; choose "
+                          "another file name"),
             std::string::npos)
       << r.output;
-  // Inside out_dir under another name: staged and committed with the other outputs.
+  // A bare name, from inside out_dir, is the same file.
+  r = run_command("cd " + out_dir + " && " + std::string(DISTILLERY_CLI) + " soft-targets " +
+                      config_path + " --output teacher.pt",
+                  dir);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  // Inside out_dir under another name: the user's file, which a later run leaves alone.
   r = cli("soft-targets " + config_path + " --output " + out_dir + "/mine.bin", config);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(fs::exists(out_dir + "/mine.bin"));
   EXPECT_TRUE(fs::exists(out_dir + "/results.json"));  // the earlier run's outputs stay
+  config["teacher"] = tiny_config_teacher;
+  ASSERT_EQ(run(config).exit_code, 0);
+  EXPECT_TRUE(fs::exists(out_dir + "/mine.bin"));
 }
 
 }  // namespace

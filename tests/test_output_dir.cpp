@@ -203,21 +203,62 @@ TEST_F(OutputDirectoryTest, ARenameThatFailsMidwayPutsThePreviousOutputsBack) {
   EXPECT_EQ(after, before);
 }
 
-TEST_F(OutputDirectoryTest, ACommitInterruptedByACrashIsUndoneByTheNextRun) {
+// The state a commit leaves when killed after moving aside a.pt and results.json and installing
+// a.pt and b.pt, with c.pt and results.json still staged.
+TEST_F(OutputDirectoryTest, ACommitKilledWhileInstallingIsUndoneByTheNextRun) {
   fs::create_directories(out + "/.distillery-previous");
-  write_file_atomic(out + "/.distillery-previous/a.pt", "old a");   // moved aside before the crash
-  write_file_atomic(out + "/a.pt", "new a");              // installed before the crash
-  write_file_atomic(out + "/b.pt", "new b");              // a new output, installed
-  write_file_atomic(out + "/results.json", "old results");  // not yet moved aside
+  fs::create_directories(out + "/.incomplete");
+  write_file_atomic(out + "/.distillery-previous/a.pt", "old a");
+  write_file_atomic(out + "/.distillery-previous/results.json", "old results");
+  write_file_atomic(out + "/a.pt", "new a");
+  write_file_atomic(out + "/b.pt", "new b");
+  write_file_atomic(out + "/.incomplete/c.pt", "new c");
+  write_file_atomic(out + "/.incomplete/results.json", "new results");
   write_file_atomic(out + "/.distillery-commit.json",
                     R"({"backup": ["a.pt", "results.json"],
-                        "install": ["a.pt", "b.pt", "c.pt", "results.json"]})");
+                        "install": ["a.pt", "b.pt", "c.pt", "results.json"], "kept": []})");
   OutputDirectory d(out);
   EXPECT_EQ(slurp(out + "/a.pt"), "old a");
   EXPECT_FALSE(fs::exists(out + "/b.pt"));
+  EXPECT_FALSE(fs::exists(out + "/c.pt"));
   EXPECT_EQ(slurp(out + "/results.json"), "old results");
   EXPECT_FALSE(fs::exists(out + "/.distillery-previous"));
   EXPECT_FALSE(fs::exists(out + "/.distillery-commit.json"));
+}
+
+// Killed while moving files aside: nothing was installed, and a file the user put in out_dir
+// since then, under a name the commit would install, is not taken for an installed one.
+TEST_F(OutputDirectoryTest, ACommitKilledWhileMovingAsideKeepsWhatIsThere) {
+  fs::create_directories(out + "/.distillery-previous");
+  fs::create_directories(out + "/.incomplete");
+  write_file_atomic(out + "/.distillery-previous/a.pt", "old a");
+  write_file_atomic(out + "/results.json", "old results");  // not yet moved aside
+  write_file_atomic(out + "/b.pt", "the user's, put there after the crash");
+  write_file_atomic(out + "/notes.txt.user", "renamed by the commit");
+  for (const char* name : {"a.pt", "b.pt", "results.json"}) {
+    write_file_atomic(out + "/.incomplete/" + name, "new");
+  }
+  write_file_atomic(out + "/.distillery-commit.json",
+                    R"({"backup": ["a.pt", "results.json"],
+                        "install": ["a.pt", "b.pt", "results.json"],
+                        "kept": [["notes.txt", "notes.txt.user"]]})");
+  OutputDirectory d(out);
+  EXPECT_EQ(slurp(out + "/a.pt"), "old a");
+  EXPECT_EQ(slurp(out + "/results.json"), "old results");
+  EXPECT_EQ(slurp(out + "/b.pt"), "the user's, put there after the crash");
+  EXPECT_EQ(slurp(out + "/notes.txt"), "renamed by the commit");
+}
+
+TEST_F(OutputDirectoryTest, ADamagedJournalStopsTheRunAndKeepsWhatWasMovedAside) {
+  fs::create_directories(out + "/.distillery-previous");
+  write_file_atomic(out + "/.distillery-previous/results.json", "old results");
+  write_file_atomic(out + "/.distillery-commit.json", R"({"backup": ["results.j)");
+  EXPECT_EQ(runtime_error_of([&] { OutputDirectory d(out); }),
+            out + ": an interrupted commit could not be undone (the journal " + out +
+                "/.distillery-commit.json is damaged); the previous outputs are in " + out +
+                "/.distillery-previous: move them back by hand, then remove " + out +
+                "/.distillery-commit.json");
+  EXPECT_EQ(slurp(out + "/.distillery-previous/results.json"), "old results");
 }
 
 TEST_F(OutputDirectoryTest, AFileNoRunWroteIsKeptAsideWhenAnOutputTakesItsName) {
@@ -246,7 +287,7 @@ TEST_F(OutputDirectoryTest, ALockFileThatIsASymbolicLinkIsNeverFollowed) {
   write_file_atomic(tmp.file("precious.txt"), "precious");
   fs::create_symlink(tmp.file("precious.txt"), out + "/.distillery.lock");
   EXPECT_EQ(runtime_error_of([&] { OutputDirectory d(out); }),
-            "cannot lock " + out + ": " + out + "/.distillery.lock: it is a symbolic link; "
+            "cannot lock " + out + ": " + out + "/.distillery.lock is a symbolic link; "
             "remove it and run again");
   EXPECT_EQ(slurp(tmp.file("precious.txt")), "precious");
 }

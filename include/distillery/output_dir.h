@@ -21,6 +21,7 @@
 ///   (`<name>.user.1`, ...), with a warning, before the output takes its name.
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace distillery {
@@ -79,7 +80,9 @@ class OutputDirectory {
   bool is_protected(const std::string& name) const;
   std::vector<std::string> previous_manifest() const;
   std::vector<std::string> staged_outputs() const;
-  void keep_unknown(const std::vector<std::string>& install) const;
+  // Files of `install`'s names that no earlier run wrote, with the name each is kept as.
+  std::vector<std::pair<std::string, std::string>> unknown_files(
+      const std::vector<std::string>& install) const;
   std::vector<std::string> stage_manifest(const std::vector<std::string>& install,
                                           bool remove_stale) const;
 

@@ -227,6 +227,14 @@ SpecialistsResult run_specialists(const ExperimentConfig& c, const Callbacks& us
   detail::check_input_files(c);
   OutputDirectory out(c.out_dir);  // locked before anything is read or written
   detail::protect_inputs(out, c);
+  std::vector<std::string> names{"config.json", "metrics.jsonl", "results.json", "subsets.json",
+                                 "generalist.pt"};
+  const auto specialists = sc.subsets.empty() ? static_cast<std::size_t>(sc.clustering.clusters())
+                                              : sc.subsets.size();
+  for (std::size_t m = 0; m < specialists; ++m) {
+    names.push_back("specialist_" + std::to_string(m) + ".pt");
+  }
+  out.check_outputs(names);
   const auto d = load_experiment_data(c.data);
   if (!d.train.labeled()) {
     throw std::runtime_error(c.data.dir + ": the training images have no labels file; "
