@@ -13,190 +13,10 @@
 #include "distillery/data/prefetcher.h"
 #include "distillery/optim.h"
 #include "distillery/runtime.h"
+#include "training_loop.h"
 
 namespace distillery {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model,
-                                                        const TrainerOptions& options) {
-  if (options.optimizer() == "adam") {
-    // ATen's fused kernel: one pass per parameter instead of a dozen element-wise kernels.
-    return std::make_unique<FusedAdam>(
-        model.parameters(), torch::optim::AdamOptions(options.learning_rate())
-                                .weight_decay(options.weight_decay()));
-  }
-  return std::make_unique<torch::optim::SGD>(
-      model.parameters(), torch::optim::SGDOptions(options.learning_rate())
-                              .momentum(options.momentum())
-                              .nesterov(options.momentum() > 0)
-                              .weight_decay(options.weight_decay()));
-}
-
-// Learning rate after `step` of `total_steps` optimiser steps (epoch = step / steps_per_epoch).
-double scheduled_rate(const TrainerOptions& options, int64_t step, int64_t total_steps,
-                      int64_t steps_per_epoch) {
-  const double base = options.learning_rate();
-  if (options.lr_schedule() == "cosine") {
-    return 0.5 * base * (1.0 + std::cos(M_PI * static_cast<double>(step) / total_steps));
-  }
-  if (options.lr_schedule() == "step") {
-    const int64_t decays = step / steps_per_epoch / options.lr_step_epochs();
-    return base * std::pow(options.lr_gamma(), static_cast<double>(decays));
-  }
-  return base;
-}
-
-void set_rate(torch::optim::Optimizer& optimizer, double rate) {
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(rate);
-}
-
-// Runs the intra-op pool with one thread fewer (at least 1) while it lives, leaving a core to
-// the batch prefetcher, and then puts the count back.
-class OneThreadFewer {
- public:
-  OneThreadFewer() : previous_(torch::get_num_threads()) {
-    torch::set_num_threads(std::max(1, previous_ - 1));
-  }
-  ~OneThreadFewer() { torch::set_num_threads(previous_); }
-  OneThreadFewer(const OneThreadFewer&) = delete;
-  OneThreadFewer& operator=(const OneThreadFewer&) = delete;
-
- private:
-  int previous_;
-};
-
-bool use_prefetcher(const TrainerOptions& options, const torch::Tensor& images) {
-  if (!options.prefetch() || !images.device().is_cpu()) return false;
-  const auto cpus = available_cpus();
-  if (cpus < 2) {
-    spdlog::warn("prefetch: ignored, this process may run on {} CPU; the background gather "
-                 "needs a second one",
-                 cpus);
-    return false;
-  }
-  spdlog::debug("prefetch: batches gathered on a background thread, {} intra-op thread(s) "
-                "for the steps",
-                std::max(1, torch::get_num_threads() - 1));
-  return true;
-}
-
-// The error for a loss that became NaN or infinite, naming the likeliest cause: a weight decay
-// above 1 shrinks (SGD: flips and grows) the weights by more than themselves each step.
-std::runtime_error diverged(const std::string& phase, double loss, int64_t epoch,
-                            const TrainerOptions& options) {
-  std::ostringstream message;
-  message << phase << ": training loss became " << loss << " in epoch " << epoch
-          << " (learning rate " << options.learning_rate() << ", weight decay "
-          << options.weight_decay() << "); ";
-  if (options.weight_decay() > 1.0) {
-    message << "a weight decay above 1 makes training diverge: lower the weight decay (typical "
-               "values are 1e-5 to 1e-3)";
-  } else {
-    message << "lower the learning rate or check the inputs for NaN";
-  }
-  return std::runtime_error(message.str());
-}
-
-TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
-                data::Sampler& sampler, const data::Dataset& test_set,
-                const TrainerOptions& options, const std::string& phase,
-                const BatchObjective& batch_loss,
-                const std::vector<std::shared_ptr<Callback>>& callbacks) {
-  const torch::Device device(options.device());
-  torch::AutoGradMode enable_grad(true);  // even when the caller holds a NoGradGuard
-  retain_freed_memory();                  // a step's tensors are reused, not re-faulted
-  if (options.threads() > 0) torch::set_num_threads(static_cast<int>(options.threads()));
-  torch::manual_seed(options.seed());
-  model->to(device);
-  auto optimizer = make_optimizer(*model, options);
-  const int64_t steps_per_epoch = sampler.batches_per_epoch();
-  const int64_t total_steps = steps_per_epoch * options.epochs();
-  // Moving the whole set once avoids one host-to-device copy per batch.
-  const auto images = train_set.images.to(device);
-  auto jitter_generator = at::make_generator<at::CPUGeneratorImpl>(options.seed() + 7919);
-  std::unique_ptr<data::RowPrefetcher> prefetcher;
-  if (use_prefetcher(options, images)) {
-    prefetcher = std::make_unique<data::RowPrefetcher>(images.contiguous());
-  }
-
-  for (const auto& cb : callbacks) cb->on_train_begin(phase, options.epochs());
-  TrainResult result;
-  int64_t step = 0;
-  for (int64_t epoch = 1; epoch <= options.epochs(); ++epoch) {
-    model->train();
-    sampler.reset(epoch - 1);
-    const auto epoch_start = Clock::now();
-    auto loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
-    int64_t batch = 0, seen = 0;
-    double epoch_data_seconds = 0;
-    std::optional<OneThreadFewer> make_room;  // the steps leave a core to the prefetcher
-    if (prefetcher) make_room.emplace();
-    auto indices = sampler.next();
-    if (prefetcher && indices) prefetcher->request(*indices);
-    while (indices) {
-      const auto data_start = Clock::now();
-      const auto device_indices = indices->to(device);
-      torch::Tensor rows;
-      std::optional<torch::Tensor> next_indices;
-      if (prefetcher) {
-        rows = prefetcher->take();
-        next_indices = sampler.next();
-        if (next_indices) prefetcher->request(*next_indices);
-      } else {
-        rows = images.index_select(0, device_indices);
-        next_indices = sampler.next();
-      }
-      const auto inputs =
-          data::random_translate(rows, options.jitter_pixels(), jitter_generator);
-      epoch_data_seconds += seconds_since(data_start);
-      set_rate(*optimizer, scheduled_rate(options, step, total_steps, steps_per_epoch));
-      const auto logits = model->forward(inputs);  // [B, C]
-      const auto loss = batch_loss(logits, inputs, device_indices);
-      optimizer->zero_grad();
-      loss.backward();
-      optimizer->step();
-      loss_sum += loss.detach();
-      ++batch;
-      ++step;
-      seen += indices->size(0);
-      indices = std::move(next_indices);
-      const double elapsed = seconds_since(epoch_start);
-      BatchProgress progress{phase, epoch, options.epochs(), batch, steps_per_epoch,
-                             seen / std::max(elapsed, 1e-9), 0.0, loss.detach()};
-      progress.eta_seconds = (total_steps - step) * elapsed / batch;
-      for (const auto& cb : callbacks) cb->on_batch_end(progress);
-    }
-    make_room.reset();  // evaluation gets every intra-op thread
-    const double epoch_seconds = seconds_since(epoch_start);
-    result.train_seconds += epoch_seconds;
-    result.data_seconds += epoch_data_seconds;
-    const double mean_loss = loss_sum.item<double>() / batch;
-    if (!std::isfinite(mean_loss)) throw diverged(phase, mean_loss, epoch, options);
-    model->eval();
-    EpochMetrics metrics;
-    metrics.phase = phase;
-    metrics.epoch = epoch;
-    metrics.epochs = options.epochs();
-    metrics.train_loss = mean_loss;
-    metrics.learning_rate = scheduled_rate(options, step, total_steps, steps_per_epoch);
-    metrics.seconds = epoch_seconds;
-    metrics.data_seconds = epoch_data_seconds;
-    metrics.samples_per_second = seen / std::max(epoch_seconds, 1e-9);
-    metrics.test = evaluate([&](const torch::Tensor& x) { return model->forward(x); }, test_set,
-                            options.eval_batch_size(), device);
-    result.history.push_back(metrics);
-    for (const auto& cb : callbacks) cb->on_epoch_end(metrics);
-  }
-  result.test = result.history.back().test;
-  for (const auto& cb : callbacks) cb->on_train_end(phase);
-  return result;
-}
 
 void check_labeled(const data::Dataset& set, const char* what) {
   TORCH_CHECK(set.labeled(), what, " must be labeled");
@@ -244,7 +64,7 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
                 const std::vector<std::shared_ptr<Callback>>& callbacks) {
   data::BatchSampler sampler(train_set.size(), options.batch_size(), /*shuffle=*/true,
                              options.seed());
-  return fit(model, train_set, sampler, test_set, options, phase, batch_loss, callbacks);
+  return detail::fit(model, train_set, sampler, test_set, options, phase, batch_loss, callbacks);
 }
 
 }  // namespace
@@ -310,7 +130,7 @@ TrainResult train_with_objective(torch::nn::Sequential& model, const data::Datas
   validate(options);
   TORCH_CHECK(train_set.size() > 0, "the training set is empty");
   check_labeled(test_set, "the test set");
-  return fit(model, train_set, sampler, test_set, options, phase, objective, callbacks);
+  return detail::fit(model, train_set, sampler, test_set, options, phase, objective, callbacks);
 }
 
 TrainResult distill(torch::nn::Sequential& student, Teacher& teacher,

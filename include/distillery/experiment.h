@@ -25,7 +25,7 @@ struct ModelReport {
   int64_t test_errors = 0;
   /// Size of the test set evaluated.
   int64_t test_examples = 0;
-  /// 1 - test_errors / test_examples.
+  /// (test_examples - test_errors) / test_examples, one correctly rounded division.
   double test_accuracy = 0.0;
   /// Trainable parameters (summed over ensemble members).
   int64_t parameters = 0;

@@ -119,6 +119,53 @@ torch::Tensor combination_objective(const torch::Tensor& log_q,
   return p.objective(log_q.to(torch::kCPU, torch::kFloat64));
 }
 
+namespace {
+
+// The state of the minimisation over the cases with an active specialist.
+struct Descent {
+  explicit Descent(const Problem& p)
+      : log_q(p.log_pg.clone()),
+        objective(p.objective(log_q)),
+        step(1.0 / (1.0 + p.n_active)),
+        done(torch::zeros({p.log_pg.size(0)}, torch::kBool)),
+        iterations(torch::zeros({p.log_pg.size(0)}, torch::kInt64)) {}
+  torch::Tensor log_q;       // [count, C] z, kept normalised
+  torch::Tensor objective;   // [count]
+  torch::Tensor step;        // [count, 1], per case (gradient method)
+  torch::Tensor done;        // [count] bool
+  torch::Tensor iterations;  // [count] int64
+};
+
+// One iteration for the cases not yet done; false when every case has converged.
+bool descend(const Problem& p, const CombineOptions& options, Descent& d) {
+  const auto q = d.log_q.exp();
+  torch::Tensor back;
+  const auto g = p.gradient(q, back);
+  d.done = d.done.logical_or(g.abs().amax(1) < options.tolerance());
+  if (d.done.all().item<bool>()) return false;
+  const auto running = d.done.logical_not();
+  if (options.method() == CombineMethod::kMultiplicative) {
+    const auto candidate = torch::log_softmax(((p.pg + q * back) / (1 + p.n_active)).log(), 1);
+    d.log_q = torch::where(running.unsqueeze(1), candidate, d.log_q);
+    if (options.record_objective()) d.objective = p.objective(d.log_q);
+  } else {
+    const auto direction = g / q.clamp_min(std::numeric_limits<double>::min());
+    const auto candidate = torch::log_softmax(d.log_q - d.step * direction, 1);
+    const auto candidate_objective = p.objective(candidate);
+    const auto decrease = (d.step.squeeze(1) * (g * direction).sum(1)) * 1e-4;
+    const auto accept = running.logical_and(candidate_objective <= d.objective - decrease);
+    d.log_q = torch::where(accept.unsqueeze(1), candidate, d.log_q);
+    d.objective = torch::where(accept, candidate_objective, d.objective);
+    d.step = torch::where(accept.unsqueeze(1), d.step * 1.5, d.step * 0.5);
+    // A step too small to change anything: stop (reported as not converged).
+    d.done = d.done.logical_or(d.step.squeeze(1) < 1e-20);
+  }
+  d.iterations += running.to(torch::kInt64);
+  return true;
+}
+
+}  // namespace
+
 Combination combine_specialists(const torch::Tensor& generalist_log_probabilities,
                                 const std::vector<torch::Tensor>& specialist_log_probabilities,
                                 const ClassSubsets& subsets, const CombineOptions& options) {
@@ -148,41 +195,14 @@ Combination combine_specialists(const torch::Tensor& generalist_log_probabilitie
     return out;
   }
   const auto p = rows_of(all, rows);
-  const int64_t count = rows.size(0);
-  auto log_q = p.log_pg.clone();  // z, kept normalised
-  auto objective = p.objective(log_q);
-  auto step = 1.0 / (1.0 + p.n_active);  // [count, 1], per case
-  auto done = torch::zeros({count}, torch::kBool);
-  auto iterations = torch::zeros({count}, torch::kInt64);
-  record(objective);
+  Descent d(p);
+  record(d.objective);
   for (int64_t it = 0; it < options.max_iterations(); ++it) {
-    const auto q = log_q.exp();
-    torch::Tensor back;
-    const auto g = p.gradient(q, back);
-    done = done.logical_or(g.abs().amax(1) < options.tolerance());
-    if (done.all().item<bool>()) break;
-    const auto running = done.logical_not();
-    const auto keep = running.unsqueeze(1);
-    torch::Tensor candidate;
-    if (options.method() == CombineMethod::kMultiplicative) {
-      candidate = torch::log_softmax(((p.pg + q * back) / (1 + p.n_active)).log(), 1);
-      log_q = torch::where(keep, candidate, log_q);
-      if (options.record_objective()) objective = p.objective(log_q);
-    } else {
-      const auto direction = g / q.clamp_min(std::numeric_limits<double>::min());
-      candidate = torch::log_softmax(log_q - step * direction, 1);
-      const auto candidate_objective = p.objective(candidate);
-      const auto decrease = (step.squeeze(1) * (g * direction).sum(1)) * 1e-4;
-      const auto accept = running.logical_and(candidate_objective <= objective - decrease);
-      log_q = torch::where(accept.unsqueeze(1), candidate, log_q);
-      objective = torch::where(accept, candidate_objective, objective);
-      step = torch::where(accept.unsqueeze(1), step * 1.5, step * 0.5);
-      // A step too small to change anything: stop (reported as not converged).
-      done = done.logical_or(step.squeeze(1) < 1e-20);
-    }
-    iterations += running.to(torch::kInt64);
-    record(objective);
+    if (!descend(p, options, d)) break;
+    record(d.objective);
   }
+  const auto& log_q = d.log_q;
+  const auto& iterations = d.iterations;
   const auto q = log_q.exp();
   torch::Tensor back;
   out.probabilities.index_copy_(0, rows, q);

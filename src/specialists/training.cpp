@@ -8,15 +8,11 @@
 #include "distillery/data/sampler.h"
 
 namespace distillery::specialists {
+namespace {
 
-TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nlohmann::json& spec,
-                                   const std::vector<int64_t>& subset,
-                                   const data::Dataset& train_set,
-                                   const torch::Tensor& generalist_logits,
-                                   const data::Dataset& test_set, const TrainerOptions& options,
-                                   const KDLossOptions& loss_options, SoftTargetPrior prior,
-                                   const std::string& phase,
-                                   const std::vector<std::shared_ptr<Callback>>& callbacks) {
+void check_specialist_inputs(const data::Dataset& train_set, const torch::Tensor& generalist_logits,
+                             const data::Dataset& test_set, const TrainerOptions& options,
+                             const KDLossOptions& loss_options, const std::string& phase) {
   validate(options);
   functional::validate(loss_options);
   TORCH_CHECK(options.jitter_pixels() == 0, phase, ": jitter_pixels must be 0 for a specialist, "
@@ -29,6 +25,20 @@ TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nloh
                   generalist_logits.size(1) == classes,
               "the generalist's logits must be [", train_set.size(), ", ", classes, "], got ",
               generalist_logits.sizes());
+}
+
+}  // namespace
+
+TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nlohmann::json& spec,
+                                   const std::vector<int64_t>& subset,
+                                   const data::Dataset& train_set,
+                                   const torch::Tensor& generalist_logits,
+                                   const data::Dataset& test_set, const TrainerOptions& options,
+                                   const KDLossOptions& loss_options, SoftTargetPrior prior,
+                                   const std::string& phase,
+                                   const std::vector<std::shared_ptr<Callback>>& callbacks) {
+  check_specialist_inputs(train_set, generalist_logits, test_set, options, loss_options, phase);
+  const int64_t classes = train_set.num_classes;
   const InputShape input{train_set.images.size(1), train_set.images.size(2),
                          train_set.images.size(3)};
   TrainedSpecialist out{make_specialist(generalist, spec, input, classes, subset), {}};
