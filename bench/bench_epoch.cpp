@@ -23,9 +23,11 @@
 #include "distillery/models.h"
 #include "distillery/soft_targets.h"
 #include "distillery/trainer.h"
+#include "distillery/runtime.h"
 #include "results_file.h"
 
 int main(int argc, char** argv) try {
+  distillery::retain_freed_memory();  // as the distillery program does
   if (argc < 3) {
     std::fprintf(stderr, "usage: bench_epoch <config.json> <RESULTS.md> [repeats] [train_limit]\n");
     return 2;
@@ -42,6 +44,10 @@ int main(int argc, char** argv) try {
   distillery::Teacher teacher(teacher_net);
   const auto options = config.student.training.epochs(1);
   const auto loss = config.distillation.loss;
+  const auto hard_options = distillery::TrainOptions().trainer(options).phase("hard");
+  auto distill_options = [&](const char* phase) {
+    return distillery::DistillOptions().trainer(options).loss(loss).phase(phase);
+  };
 
   // The one-off cost that stored soft targets pay instead of a teacher pass per epoch.
   const auto start = std::chrono::steady_clock::now();
@@ -56,13 +62,13 @@ int main(int argc, char** argv) try {
       return distillery::build_model(config.student.model, input, 10);
     };
     auto a = fresh();
-    hard.push_back(distillery::train_supervised(a, d.transfer, d.test, options, "hard").train_seconds);
+    hard.push_back(distillery::train_supervised(a, d.transfer, hard_options).train_seconds);
     auto b = fresh();
     stored.push_back(
-        distillery::distill(b, soft_targets, d.transfer, d.test, options, loss, "stored").train_seconds);
+        distillery::distill(b, soft_targets, d.transfer, distill_options("stored")).train_seconds);
     auto c = fresh();
     online.push_back(
-        distillery::distill(c, teacher, d.transfer, d.test, options, loss, "online").train_seconds);
+        distillery::distill(c, teacher, d.transfer, distill_options("online")).train_seconds);
   }
   const double base = bench::median(hard);
   std::ostringstream md;

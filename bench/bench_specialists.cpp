@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "distillery/specialists/inference.h"
+#include "distillery/runtime.h"
 #include "results_file.h"
 
 namespace ds = distillery::specialists;
@@ -35,6 +36,7 @@ double seconds_of(F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  distillery::retain_freed_memory();  // as the distillery program does
   if (argc < 2) {
     std::fprintf(stderr, "usage: bench_specialists <RESULTS.md> [cases] [loop_cases] [repeats]\n");
     return 2;

@@ -27,6 +27,21 @@ double now_seconds() {
 
 }  // namespace
 
+Evaluate::Evaluate(std::string name, data::Dataset dataset)
+    : name_(std::move(name)), dataset_(std::move(dataset)) {
+  TORCH_CHECK(dataset_.labeled(), name_, ": the set to evaluate must be labeled");
+  TORCH_CHECK(dataset_.size() > 0, name_, ": the set to evaluate is empty");
+}
+
+void Evaluate::on_train_begin(const TrainContext& context) { context_ = context; }
+
+void Evaluate::on_evaluate(EpochMetrics& metrics) {
+  TORCH_CHECK(!context_.model.is_empty(), "Evaluate(\"", name_,
+              "\"): on_evaluate before on_train_begin");
+  metrics.evaluations[name_] =
+      evaluate(context_.model, dataset_, context_.eval_batch_size, context_.device);
+}
+
 ProgressLogger::ProgressLogger(bool interactive) : interactive_(interactive) {}
 ProgressLogger::ProgressLogger() : ProgressLogger(::isatty(STDERR_FILENO) == 1) {}
 
@@ -47,26 +62,35 @@ void ProgressLogger::on_epoch_end(const EpochMetrics& m) {
   if (interactive_ && spdlog::get_level() <= spdlog::level::info) {
     std::fprintf(stderr, "\r\033[K");
   }
-  spdlog::info("{} epoch {}/{}: loss {:.4f}, test errors {}/{} (accuracy {:.2f}%), {:.0f} samples/s, {:.1f}s",
-               m.phase, m.epoch, m.epochs, m.train_loss, m.test.errors, m.test.examples,
-               100.0 * m.test.accuracy, m.samples_per_second, m.seconds);
+  std::string evaluations;
+  for (const auto& [name, e] : m.evaluations) {
+    char part[160];
+    std::snprintf(part, sizeof part, ", %s errors %lld/%lld (accuracy %.2f%%)", name.c_str(),
+                  static_cast<long long>(e.errors), static_cast<long long>(e.examples),
+                  100.0 * e.accuracy);
+    evaluations += part;
+  }
+  spdlog::info("{} epoch {}/{}: loss {:.4f}{}, {:.0f} samples/s, {:.1f}s", m.phase, m.epoch,
+               m.epochs, m.train_loss, evaluations, m.samples_per_second, m.seconds);
 }
 
 MetricsJsonl::MetricsJsonl(std::string path) : path_(std::move(path)) {}
 
 void MetricsJsonl::on_epoch_end(const EpochMetrics& m) {
-  const nlohmann::json line = {{"phase", m.phase},
+  nlohmann::json line = {{"phase", m.phase},
                                {"epoch", m.epoch},
                                {"epochs", m.epochs},
                                {"train_loss", m.train_loss},
                                {"learning_rate", m.learning_rate},
                                {"seconds", round_for_json(m.seconds)},
                                {"data_seconds", round_for_json(m.data_seconds)},
-                               {"samples_per_second", round_for_json(m.samples_per_second, 1)},
-                               {"test_errors", m.test.errors},
-                               {"test_examples", m.test.examples},
-                               {"test_accuracy", m.test.accuracy},
-                               {"test_nll", m.test.nll}};
+                               {"samples_per_second", round_for_json(m.samples_per_second, 1)}};
+  for (const auto& [name, e] : m.evaluations) {
+    line[name + "_errors"] = e.errors;
+    line[name + "_examples"] = e.examples;
+    line[name + "_accuracy"] = e.accuracy;
+    line[name + "_nll"] = e.nll;
+  }
   append_line(path_, line.dump());
 }
 

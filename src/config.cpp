@@ -189,7 +189,7 @@ namespace {
 using namespace detail;
 
 void apply_runtime(TeacherConfig& t, int64_t threads, const std::string& device) {
-  t.training.seed(t.seed).threads(threads).device(device);
+  t.training.seed(t.seed).threads(threads).device(device).reseed(true);
   for (auto& m : t.members) apply_runtime(m, threads, device);
 }
 
@@ -280,11 +280,11 @@ void read_distillation_sections(ObjectReader& r, ExperimentConfig& c) {
 
 // Threads, device and seeds from the top level reach every trainer.
 void apply_runtime(ExperimentConfig& c) {
-  c.student.training.seed(c.seed).threads(c.threads).device(c.device);
+  c.student.training.seed(c.seed).threads(c.threads).device(c.device).reseed(true);
   apply_runtime(c.teacher, c.threads, c.device);
   if (c.specialists) {
     apply_runtime(c.specialists->generalist, c.threads, c.device);
-    c.specialists->training.seed(c.seed).threads(c.threads).device(c.device);
+    c.specialists->training.seed(c.seed).threads(c.threads).device(c.device).reseed(true);
   }
   try {
     validate(c.student.training);

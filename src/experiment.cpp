@@ -146,8 +146,10 @@ ModelReport train_scratch_student(const ExperimentConfig& c, const ExperimentDat
   const auto input = shape_of(d.train);
   auto scratch = fresh_student(c, input, d.train.num_classes);
   spdlog::info("student: {} ({} parameters)", c.student.model.dump(), count_parameters(*scratch));
-  const auto run = train_supervised(scratch, d.transfer, d.test, c.student.training,
-                                    "student_scratch", callbacks);
+  const auto run = train_supervised(scratch, d.transfer,
+                                    TrainOptions().trainer(c.student.training)
+                                        .phase("student_scratch").callbacks(callbacks)
+                                        .evaluate_on("test", d.test));
   save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, d.train.num_classes,
              model_info_of(d.train));
   return report_for(scratch, d.test, c.student.training, run.train_seconds);
@@ -272,7 +274,6 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
     if (built.reused[i]) result.teacher_reused.push_back(out.final_path(built.files[i]));
   }
   save_teacher(built, out, d.train);
-  built.teacher->set_temperature(c.distillation.loss.temperature());
   const auto soft_targets = obtain_soft_targets(c, built.teacher, transfer, std::move(preloaded),
                                                 out, result.soft_targets);
 
@@ -285,11 +286,11 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
 
   // 3. The same student (same initial weights, same batches) distilled from the teacher.
   auto distilled = fresh_student(c, shape_of(d.train), d.train.num_classes);
-  const auto distilled_run =
-      soft_targets ? distill(distilled, *soft_targets, transfer, d.test, c.student.training,
-                             c.distillation.loss, "student_distilled", callbacks)
-                   : distill(distilled, built.teacher, transfer, d.test, c.student.training,
-                             c.distillation.loss, "student_distilled", callbacks);
+  const auto options = DistillOptions().trainer(c.student.training).loss(c.distillation.loss)
+                           .phase("student_distilled").callbacks(callbacks)
+                           .evaluate_on("test", d.test);
+  const auto distilled_run = soft_targets ? distill(distilled, *soft_targets, transfer, options)
+                                          : distill(distilled, built.teacher, transfer, options);
   result.student_distilled =
       report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
   save_model(out.path("student_distilled.pt"), distilled, c.student.model, shape_of(d.train),
@@ -335,8 +336,11 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
   torch::manual_seed(teacher ? c.teacher.seed : c.seed);
   auto net = build_model(spec, input, d.train.num_classes, which + ".model");
   const auto& train_set = teacher ? d.train : d.transfer;
-  const auto run = train_supervised(net, train_set, d.test, training, which,
-                                    with_metrics_file(out.path("metrics.jsonl"), user_callbacks));
+  const auto run = train_supervised(
+      net, train_set,
+      TrainOptions().trainer(training).phase(which)
+          .callbacks(with_metrics_file(out.path("metrics.jsonl"), user_callbacks))
+          .evaluate_on("test", d.test));
   save_model(out.path(which + ".pt"), net, spec, input, d.train.num_classes,
              model_info_of(d.train));
   auto report = report_for(net, d.test, training, run.train_seconds);

@@ -139,9 +139,9 @@ ModelReport report_for(torch::nn::Sequential& model, const data::Dataset& test,
 }
 
 ModelReport report_for(BuiltTeacher& built, const data::Dataset& test, const TrainerOptions& o) {
-  built.teacher->set_temperature(1.0);  // an ensemble predicts with its T = 1 distribution
+  // An ensemble predicts with its T = 1 distribution.
   const auto result =
-      evaluate([&](const torch::Tensor& x) { return built.teacher->forward(x); }, test,
+      evaluate([&](const torch::Tensor& x) { return built.teacher->logits(x, 1.0); }, test,
                o.eval_batch_size(), torch::Device(o.device()));
   // Every member's parameters, TorchScript ones included; the multiply-adds of a TorchScript
   // member cannot be counted from its layers, so the sum is unknown (-1, see ModelReport).

@@ -9,7 +9,6 @@
 
 #include "distillery/fingerprint.h"
 #include "distillery/io.h"
-#include "distillery/runtime.h"
 
 namespace distillery {
 namespace {
@@ -58,7 +57,6 @@ SoftTargets compute_soft_targets(Teacher& teacher, const data::Dataset& transfer
   TORCH_CHECK(transfer_set.size() > 0, "the transfer set is empty");
   TORCH_CHECK(batch_size > 0, "batch_size must be > 0, got ", batch_size);
   teacher->to(device);
-  retain_freed_memory();
   // One output tensor, filled in place: keeping a small tensor per batch alive between the
   // batches' large transient ones fragments the heap (it grew by 700 MB over 60,000 images).
   torch::Tensor all;  // [M, N, C] float32 on the CPU

@@ -66,17 +66,12 @@ torch::Tensor combine_member_logits(const torch::Tensor& member_logits, Ensemble
 }
 
 TeacherImpl::TeacherImpl(std::vector<Member> members, EnsembleMode mode, double temperature)
-    : members_(std::move(members)), mode_(mode), temperature_(1.0) {
+    : members_(std::move(members)), mode_(mode), temperature_(temperature) {
   TORCH_CHECK(!members_.empty(), "a teacher needs at least one member");
-  set_temperature(temperature);
-  for (auto& m : members_) m.freeze();
-  torch::nn::Module::train(false);
-}
-
-void TeacherImpl::set_temperature(double temperature) {
   TORCH_CHECK(std::isfinite(temperature) && temperature > 0,
               "temperature must be finite and > 0, got ", temperature);
-  temperature_ = temperature;
+  for (auto& m : members_) m.freeze();
+  torch::nn::Module::train(false);
 }
 
 torch::Tensor TeacherImpl::member_logits(const torch::Tensor& inputs) {
@@ -93,11 +88,38 @@ torch::Tensor TeacherImpl::member_logits(const torch::Tensor& inputs) {
 }
 
 torch::Tensor TeacherImpl::forward(const torch::Tensor& inputs) {
+  return logits(inputs, temperature_);
+}
+
+torch::Tensor TeacherImpl::logits(const torch::Tensor& inputs, double temperature) {
   if (members_.size() == 1) {
     torch::NoGradGuard no_grad;
     return members_.front().forward(inputs);
   }
-  return combine_member_logits(member_logits(inputs), mode_, temperature_);
+  return combine_member_logits(member_logits(inputs), mode_, temperature);
+}
+
+TeacherImpl::Member TeacherImpl::member_of(const Model& model) {
+  TORCH_CHECK(!model.is_empty(), "a teacher member needs a model (this one is empty)");
+  std::shared_ptr<torch::nn::Module> module = model.ptr();
+  Member m;
+  m.forward = model.forward_function();
+  m.to = [module](torch::Device device) { module->to(device); };
+  m.state = [module] {
+    auto tensors = module->parameters();
+    for (const auto& b : module->buffers()) tensors.push_back(b);
+    return tensors;
+  };
+  m.freeze = [module] {
+    for (auto& p : module->parameters()) p.set_requires_grad(false);
+    module->eval();
+  };
+  m.parameter_count = [module] {
+    int64_t total = 0;
+    for (const auto& p : module->parameters()) total += p.numel();
+    return total;
+  };
+  return m;
 }
 
 int64_t TeacherImpl::parameter_count() const {

@@ -162,8 +162,10 @@ BuiltTeacher train_teacher(const TeacherConfig& t, const ExperimentData& d,
   torch::manual_seed(t.seed);
   auto net = build_model(t.model, shape_of(d.train), d.train.num_classes, "teacher.model");
   spdlog::info("{}: training {} ({} parameters)", phase, t.model.dump(), count_parameters(*net));
-  const auto seconds =
-      train_supervised(net, d.train, d.test, t.training, phase, callbacks).train_seconds;
+  const auto seconds = train_supervised(net, d.train,
+                                        TrainOptions().trainer(t.training).phase(phase)
+                                            .callbacks(callbacks).evaluate_on("test", d.test))
+                           .train_seconds;
   auto out = from_net(net, t.model, t, phase, std::move(recipe));
   out.train_seconds = seconds;
   return out;

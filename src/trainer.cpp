@@ -10,9 +10,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "distillery/data/prefetcher.h"
+#include "distillery/callbacks.h"
 #include "distillery/optim.h"
-#include "distillery/runtime.h"
 #include "training_loop.h"
 
 namespace distillery {
@@ -23,27 +22,29 @@ void check_labeled(const data::Dataset& set, const char* what) {
   TORCH_CHECK(set.size() > 0, what, " is empty");
 }
 
-// Validates the options, T and alpha and the data sets before any (possibly long) teacher pass.
-void check_distillation_inputs(const TrainerOptions& options, const KDLossOptions& loss_options,
-                               const data::Dataset& transfer_set, const data::Dataset& test_set) {
-  validate(options);
-  functional::validate(loss_options);
+// Validates the options, T and alpha and the transfer set before any (possibly long) pass.
+void check_distillation_inputs(const DistillOptions& options, const data::Dataset& transfer_set) {
+  validate(options.trainer());
+  functional::validate(options.loss());
   TORCH_CHECK(transfer_set.size() > 0, "the transfer set is empty");
-  check_labeled(test_set, "the test set");
 }
 
 // Refuses a teacher whose class count differs from the student's, before training.
-void check_class_counts(int64_t teacher_classes, torch::nn::Sequential& student,
+void check_class_counts(int64_t teacher_classes, const Model& student,
                         const torch::Tensor& probe) {
   torch::NoGradGuard no_grad;
   const bool was_training = student->is_training();
   student->eval();
   student->to(probe.device());
-  const auto student_classes = student->forward(probe).size(1);
+  const auto student_classes = student(probe).size(1);
   student->train(was_training);
   TORCH_CHECK(teacher_classes == student_classes, "the teacher has ", teacher_classes,
               " classes but the student has ", student_classes,
               "; both must predict the same classes");
+}
+
+TrainOptions phase_options(const DistillOptions& o) {
+  return TrainOptions().trainer(o.trainer()).phase(o.phase()).callbacks(o.callbacks());
 }
 
 // kd_loss on a labeled transfer set; the soft term alone (alpha taken as 1) on an unlabeled one.
@@ -58,13 +59,11 @@ torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor
 }
 
 // Every example once per epoch, shuffled from the run's seed.
-TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
-                const data::Dataset& test_set, const TrainerOptions& options,
-                const std::string& phase, const BatchObjective& batch_loss,
-                const std::vector<std::shared_ptr<Callback>>& callbacks) {
-  data::BatchSampler sampler(train_set.size(), options.batch_size(), /*shuffle=*/true,
-                             options.seed());
-  return detail::fit(model, train_set, sampler, test_set, options, phase, batch_loss, callbacks);
+TrainResult fit(const Model& model, const data::Dataset& train_set,
+                const BatchObjective& batch_loss, const TrainOptions& options) {
+  data::BatchSampler sampler(train_set.size(), options.trainer().batch_size(), /*shuffle=*/true,
+                             options.trainer().seed());
+  return detail::fit(model, train_set, sampler, batch_loss, options);
 }
 
 }  // namespace
@@ -108,92 +107,103 @@ void validate(const TrainerOptions& o) {
   }
 }
 
-TrainResult train_supervised(torch::nn::Sequential& model, const data::Dataset& train_set,
-                             const data::Dataset& test_set, const TrainerOptions& options,
-                             const std::string& phase,
-                             const std::vector<std::shared_ptr<Callback>>& callbacks) {
-  validate(options);
+const EvalResult& TrainResult::evaluation(const std::string& name) const {
+  TORCH_CHECK(!history.empty() && history.back().evaluations.count(name) > 0,
+              "no evaluation named \"", name, "\" after the last epoch; add one with "
+              "evaluate_on(\"", name, "\", dataset) or an Evaluate callback");
+  return history.back().evaluations.at(name);
+}
+
+TrainOptions& TrainOptions::evaluate_on(const std::string& name, const data::Dataset& dataset) {
+  callbacks_.push_back(std::make_shared<Evaluate>(name, dataset));
+  return *this;
+}
+
+DistillOptions& DistillOptions::evaluate_on(const std::string& name,
+                                            const data::Dataset& dataset) {
+  callbacks_.push_back(std::make_shared<Evaluate>(name, dataset));
+  return *this;
+}
+
+TrainResult train_supervised(const Model& model, const data::Dataset& train_set,
+                             const TrainOptions& options) {
+  validate(options.trainer());
   check_labeled(train_set, "the training set");
-  check_labeled(test_set, "the test set");
-  const auto labels = train_set.labels.to(torch::Device(options.device()));
+  const auto labels = train_set.labels.to(torch::Device(options.trainer().device()));
   auto loss = [&](const torch::Tensor& logits, const torch::Tensor&, const torch::Tensor& indices) {
     return torch::cross_entropy_loss(logits, labels.index_select(0, indices));
   };
-  return fit(model, train_set, test_set, options, phase, loss, callbacks);
+  return fit(model, train_set, loss, options);
 }
 
-TrainResult train_with_objective(torch::nn::Sequential& model, const data::Dataset& train_set,
-                                 data::Sampler& sampler, const data::Dataset& test_set,
-                                 const TrainerOptions& options, const std::string& phase,
-                                 const BatchObjective& objective,
-                                 const std::vector<std::shared_ptr<Callback>>& callbacks) {
-  validate(options);
+TrainResult train_with_objective(const Model& model, const data::Dataset& train_set,
+                                 data::Sampler& sampler, const BatchObjective& objective,
+                                 const TrainOptions& options) {
+  validate(options.trainer());
   TORCH_CHECK(train_set.size() > 0, "the training set is empty");
-  check_labeled(test_set, "the test set");
-  return detail::fit(model, train_set, sampler, test_set, options, phase, objective, callbacks);
+  return detail::fit(model, train_set, sampler, objective, options);
 }
 
-TrainResult distill(torch::nn::Sequential& student, Teacher& teacher,
-                    const data::Dataset& transfer_set, const data::Dataset& test_set,
-                    const TrainerOptions& options, const KDLossOptions& loss_options,
-                    const std::string& phase,
-                    const std::vector<std::shared_ptr<Callback>>& callbacks) {
-  check_distillation_inputs(options, loss_options, transfer_set, test_set);
-  teacher->set_temperature(loss_options.temperature());
-  const torch::Device device(options.device());
-  teacher->to(device);
+TrainResult distill(const Model& student, const Teacher& teacher,
+                    const data::Dataset& transfer_set, const DistillOptions& options) {
+  check_distillation_inputs(options, transfer_set);
+  const auto& loss_options = options.loss();
+  const torch::Device device(options.trainer().device());
+  auto& t = *teacher.ptr();
+  t.to(device);
   const auto probe = transfer_set.images.narrow(0, 0, 1).to(device);
-  check_class_counts(teacher->forward(probe).size(1), student, probe);
+  check_class_counts(t.forward(probe).size(1), student, probe);
   const auto labels = transfer_set.labeled() ? transfer_set.labels.to(device) : torch::Tensor();
   // Batches on which the teacher gave NaN or infinite logits, counted on the device (no sync
   // per step) and read only when training fails, to blame the right model.
   auto teacher_faults = torch::zeros({}, torch::TensorOptions(torch::kInt64).device(device));
   auto loss = [&](const torch::Tensor& logits, const torch::Tensor& inputs,
                   const torch::Tensor& indices) {
-    const auto v = teacher->forward(inputs);  // [B, C], on the same jittered batch
+    // [B, C], on the same jittered batch, combined at the loss's temperature
+    const auto v = t.logits(inputs, loss_options.temperature());
     teacher_faults.add_(torch::isfinite(v).all().logical_not());
     return distillation_loss(logits, v, labels, indices, loss_options);
   };
   try {
-    return fit(student, transfer_set, test_set, options, phase, loss, callbacks);
+    return fit(student, transfer_set, loss, phase_options(options));
   } catch (const std::runtime_error&) {
     const auto faults = teacher_faults.item<int64_t>();
     if (faults == 0) throw;
-    throw std::runtime_error(phase + ": the teacher's logits were not finite (NaN or infinite) "
-                             "on " + std::to_string(faults) + " batches; the teacher itself is "
-                             "broken (check its weights or how it was trained), not the "
-                             "student's settings");
+    throw std::runtime_error(options.phase() + ": the teacher's logits were not finite (NaN or "
+                             "infinite) on " + std::to_string(faults) + " batches; the teacher "
+                             "itself is broken (check its weights or how it was trained), not "
+                             "the student's settings");
   }
 }
 
-TrainResult distill(torch::nn::Sequential& student, const SoftTargets& soft_targets,
-                    const data::Dataset& transfer_set, const data::Dataset& test_set,
-                    const TrainerOptions& options, const KDLossOptions& loss_options,
-                    const std::string& phase,
-                    const std::vector<std::shared_ptr<Callback>>& callbacks) {
-  check_distillation_inputs(options, loss_options, transfer_set, test_set);
-  if (options.jitter_pixels() > 0) {
+TrainResult distill(const Model& student, const SoftTargets& soft_targets,
+                    const data::Dataset& transfer_set, const DistillOptions& options) {
+  check_distillation_inputs(options, transfer_set);
+  const auto& trainer = options.trainer();
+  if (trainer.jitter_pixels() > 0) {
     throw std::runtime_error(
-        phase + ": stored soft targets would be stale with jitter_pixels = " +
-        std::to_string(options.jitter_pixels()) +
+        options.phase() + ": stored soft targets would be stale with jitter_pixels = " +
+        std::to_string(trainer.jitter_pixels()) +
         " (the student sees translated images the teacher never saw); distil with the teacher "
         "online instead");
   }
   TORCH_CHECK(soft_targets.member_logits.dim() == 3 &&
                   soft_targets.size() == transfer_set.size(),
-              "the stored soft targets hold ", soft_targets.member_logits.dim() == 3 ? soft_targets.size() : -1,
+              "the stored soft targets hold ",
+              soft_targets.member_logits.dim() == 3 ? soft_targets.size() : -1,
               " examples but the transfer set has ", transfer_set.size());
-  const torch::Device device(options.device());
+  const torch::Device device(trainer.device());
   const auto probe = transfer_set.images.narrow(0, 0, 1).to(device);
   check_class_counts(soft_targets.num_classes(), student, probe);
   SoftTargets on_device = soft_targets;
   on_device.member_logits = soft_targets.member_logits.to(device);
   const auto labels = transfer_set.labeled() ? transfer_set.labels.to(device) : torch::Tensor();
+  const auto temperature = options.loss().temperature();
   auto loss = [&](const torch::Tensor& logits, const torch::Tensor&, const torch::Tensor& indices) {
-    const auto v = on_device.logits(indices, loss_options.temperature());  // [B, C]
-    return distillation_loss(logits, v, labels, indices, loss_options);
+    const auto v = on_device.logits(indices, temperature);  // [B, C]
+    return distillation_loss(logits, v, labels, indices, options.loss());
   };
-  return fit(student, transfer_set, test_set, options, phase, loss, callbacks);
+  return fit(student, transfer_set, loss, phase_options(options));
 }
 
 }  // namespace distillery

@@ -61,19 +61,27 @@ void set_rate(torch::optim::Optimizer& optimizer, double rate) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(rate);
 }
 
-// Runs the intra-op pool with one thread fewer (at least 1) while it lives, leaving a core to
-// the batch prefetcher, and then puts the count back.
-class OneThreadFewer {
+// Runs the intra-op pool with `threads` threads while it lives (the current count when
+// `threads` is 0), and then puts the previous count back.
+class ThreadCount {
  public:
-  OneThreadFewer() : previous_(torch::get_num_threads()) {
-    torch::set_num_threads(std::max(1, previous_ - 1));
+  explicit ThreadCount(int threads) : previous_(torch::get_num_threads()) {
+    if (threads > 0 && threads != previous_) torch::set_num_threads(threads);
   }
-  ~OneThreadFewer() { torch::set_num_threads(previous_); }
-  OneThreadFewer(const OneThreadFewer&) = delete;
-  OneThreadFewer& operator=(const OneThreadFewer&) = delete;
+  ~ThreadCount() {
+    if (torch::get_num_threads() != previous_) torch::set_num_threads(previous_);
+  }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
 
  private:
   int previous_;
+};
+
+// One thread fewer (at least 1) while it lives, leaving a core to the batch prefetcher.
+class OneThreadFewer : public ThreadCount {
+ public:
+  OneThreadFewer() : ThreadCount(std::max(1, torch::get_num_threads() - 1)) {}
 };
 
 bool use_prefetcher(const TrainerOptions& options, const torch::Tensor& images) {
@@ -110,7 +118,7 @@ std::runtime_error diverged(const std::string& phase, double loss, int64_t epoch
 
 // What one fit() call shares between its epochs and steps.
 struct FitState {
-  torch::nn::Sequential& model;
+  const Model& model;
   data::Sampler& sampler;
   const TrainerOptions& options;
   const std::string& phase;
@@ -164,7 +172,7 @@ EpochTotals train_epoch(FitState& f, int64_t epoch, Clock::time_point epoch_star
     const auto inputs = data::random_translate(rows, o.jitter_pixels(), f.jitter_generator);
     t.data_seconds += seconds_since(data_start);
     set_rate(*f.optimizer, scheduled_rate(o, f.step, f.total_steps, f.steps_per_epoch));
-    const auto logits = f.model->forward(inputs);  // [B, C]
+    const auto logits = f.model(inputs);  // [B, C]
     const auto loss = f.batch_loss(logits, inputs, device_indices);
     f.optimizer->zero_grad();
     loss.backward();
@@ -183,10 +191,9 @@ EpochTotals train_epoch(FitState& f, int64_t epoch, Clock::time_point epoch_star
   return t;
 }
 
-// The epoch's metrics, with the model evaluated on `test_set`. Throws (diverged) when the
-// mean training loss is NaN or infinite.
-EpochMetrics epoch_metrics(FitState& f, int64_t epoch, const EpochTotals& t, double seconds,
-                           const data::Dataset& test_set) {
+// The epoch's metrics, with the callbacks' evaluations (model in eval mode). Throws
+// (diverged) when the mean training loss is NaN or infinite.
+EpochMetrics epoch_metrics(FitState& f, int64_t epoch, const EpochTotals& t, double seconds) {
   const double mean_loss = t.loss_sum.item<double>() / t.batches;
   if (!std::isfinite(mean_loss)) throw diverged(f.phase, mean_loss, epoch, f.options);
   f.model->eval();
@@ -200,26 +207,24 @@ EpochMetrics epoch_metrics(FitState& f, int64_t epoch, const EpochTotals& t, dou
   metrics.seconds = seconds;
   metrics.data_seconds = t.data_seconds;
   metrics.samples_per_second = t.seen / std::max(seconds, 1e-9);
-  metrics.test = evaluate([&](const torch::Tensor& x) { return f.model->forward(x); }, test_set,
-                          f.options.eval_batch_size(), f.device);
+  for (const auto& cb : f.callbacks) cb->on_evaluate(metrics);
   return metrics;
 }
 
 }  // namespace
 
-TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
-                data::Sampler& sampler, const data::Dataset& test_set,
-                const TrainerOptions& options, const std::string& phase,
-                const BatchObjective& batch_loss,
-                const std::vector<std::shared_ptr<Callback>>& callbacks) {
+TrainResult fit(const Model& model, const data::Dataset& train_set, data::Sampler& sampler,
+                const BatchObjective& batch_loss, const TrainOptions& train_options) {
+  const auto& options = train_options.trainer();
+  const auto& phase = train_options.phase();
+  const auto& callbacks = train_options.callbacks();
   const torch::Device device(options.device());
   torch::AutoGradMode enable_grad(true);  // even when the caller holds a NoGradGuard
-  retain_freed_memory();                  // a step's tensors are reused, not re-faulted
-  if (options.threads() > 0) torch::set_num_threads(static_cast<int>(options.threads()));
-  torch::manual_seed(options.seed());
+  ThreadCount threads(static_cast<int>(options.threads()));
+  if (options.reseed()) torch::manual_seed(options.seed());
   model->to(device);
   FitState f{model, sampler, options, phase, batch_loss, callbacks, device,
-             make_optimizer(*model, options),
+             make_optimizer(model.module(), options),
              // Moving the whole set once avoids one host-to-device copy per batch.
              train_set.images.to(device),
              at::make_generator<at::CPUGeneratorImpl>(options.seed() + 7919), nullptr};
@@ -228,7 +233,8 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
   if (use_prefetcher(options, f.images)) {
     f.prefetcher = std::make_unique<data::RowPrefetcher>(f.images.contiguous());
   }
-  for (const auto& cb : callbacks) cb->on_train_begin(phase, options.epochs());
+  const TrainContext context{phase, options.epochs(), model, device, options.eval_batch_size()};
+  for (const auto& cb : callbacks) cb->on_train_begin(context);
   TrainResult result;
   for (int64_t epoch = 1; epoch <= options.epochs(); ++epoch) {
     model->train();
@@ -243,10 +249,10 @@ TrainResult fit(torch::nn::Sequential& model, const data::Dataset& train_set,
     const double epoch_seconds = seconds_since(epoch_start);
     result.train_seconds += epoch_seconds;
     result.data_seconds += totals.data_seconds;
-    result.history.push_back(epoch_metrics(f, epoch, totals, epoch_seconds, test_set));
+    result.history.push_back(epoch_metrics(f, epoch, totals, epoch_seconds));
     for (const auto& cb : callbacks) cb->on_epoch_end(result.history.back());
   }
-  result.test = result.history.back().test;
+  model->eval();
   for (const auto& cb : callbacks) cb->on_train_end(phase);
   return result;
 }

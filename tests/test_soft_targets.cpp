@@ -110,16 +110,17 @@ TEST_F(SoftTargetsTest, DamagedFilesAreRefusedSayingHow) {
 }
 
 TEST_F(SoftTargetsTest, StoredAndOnlineDistillationTrainTheSameStudent) {
-  const auto options = distillery::TrainerOptions().epochs(2).batch_size(8).threads(1);
-  const auto loss = distillery::KDLossOptions().temperature(3.0).alpha(0.7);
+  const auto options = distillery::DistillOptions()
+                           .trainer(distillery::TrainerOptions().epochs(2).batch_size(8).threads(1))
+                           .loss(distillery::KDLossOptions().temperature(3.0).alpha(0.7));
   auto run = [&](bool stored) {
     torch::manual_seed(9);
     auto student = distillery::make_mlp(distillery::MLPOptions().hidden({4}), {1, 4, 4}, 3);
     if (stored) {
       const auto st = distillery::compute_soft_targets(teacher, transfer);
-      distillery::distill(student, st, transfer, transfer, options, loss);
+      distillery::distill(student, st, transfer, options);
     } else {
-      distillery::distill(student, teacher, transfer, transfer, options, loss);
+      distillery::distill(student, teacher, transfer, options);
     }
     return student;
   };
@@ -134,9 +135,11 @@ TEST_F(SoftTargetsTest, StoredTargetsWithJitterAreRefusedAsStale) {
   const auto st = distillery::compute_soft_targets(teacher, images);
   auto student = distillery::make_mlp(distillery::MLPOptions().hidden({4}), {1, 4, 4}, 3);
   EXPECT_EQ(error_of([&] {
-              distillery::distill(student, st, images, images,
-                                  distillery::TrainerOptions().epochs(1).jitter_pixels(1),
-                                  distillery::KDLossOptions(), "student");
+              distillery::distill(
+                  student, st, images,
+                  distillery::DistillOptions()
+                      .trainer(distillery::TrainerOptions().epochs(1).jitter_pixels(1))
+                      .phase("student"));
             }),
             "student: stored soft targets would be stale with jitter_pixels = 1 (the student sees "
             "translated images the teacher never saw); distil with the teacher online instead");

@@ -191,8 +191,10 @@ TEST(TrainSpecialist, AppliesTheBiasCorrectionForTheSubsetShareAndRefusesJitter)
   const auto images = (means.index_select(0, labels) + torch::randn({n, 16})).view({n, 1, 4, 4});
   distillery::data::Dataset train{images, labels, 6};
   auto generalist = distillery::build_model(kSpec, kInput, 6);
-  distillery::train_supervised(generalist, train, train,
-                               distillery::TrainerOptions().epochs(3).batch_size(32).threads(1));
+  distillery::train_supervised(
+      generalist, train,
+      distillery::TrainOptions().trainer(
+          distillery::TrainerOptions().epochs(3).batch_size(32).threads(1).reseed(true)));
   torch::NoGradGuard no_grad;
   generalist->eval();
   const auto logits = generalist->forward(images);

@@ -117,8 +117,10 @@ TEST(FindClassSubsets, RecoversPlantedGroupsFromATrainedGeneralist) {
   distillery::data::Dataset heldout{x.narrow(0, 2000, 1000).view({1000, 1, 4, 4}),
                                     labels.narrow(0, 2000, 1000), classes};
   torch::nn::Sequential generalist(torch::nn::Flatten(), torch::nn::Linear(dim, classes));
-  distillery::train_supervised(generalist, train, heldout,
-                               distillery::TrainerOptions().epochs(5).batch_size(64).threads(1));
+  distillery::train_supervised(
+      generalist, train,
+      distillery::TrainOptions().trainer(
+          distillery::TrainerOptions().epochs(5).batch_size(64).threads(1).reseed(true)));
   torch::NoGradGuard no_grad;
   generalist->eval();
   const auto p = torch::softmax(generalist->forward(heldout.images), 1);

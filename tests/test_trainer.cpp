@@ -5,8 +5,13 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
+#include <string>
+#include <tuple>
 #include <utility>
+#include <vector>
 
+#include "distillery/callbacks.h"
+#include "distillery/metrics.h"
 #include "distillery/models.h"
 #include "distillery/runtime.h"
 #include "distillery/trainer.h"
@@ -45,16 +50,22 @@ class TrainerTest : public ::testing::Test {
   void SetUp() override { torch::manual_seed(0); }
   dd::Dataset train = blobs(200, 1), test = blobs(100, 2);
   distillery::InputShape input{1, 1, 2};
-  distillery::TrainerOptions options =
-      distillery::TrainerOptions().epochs(15).batch_size(32).learning_rate(0.01).threads(1);
+  distillery::TrainerOptions options = distillery::TrainerOptions()
+                                           .epochs(15).batch_size(32).learning_rate(0.01)
+                                           .threads(1).reseed(true);
+  // Trains on `train`, evaluating on `test` after each epoch.
+  distillery::TrainOptions with_test(const distillery::TrainerOptions& o,
+                                     const std::string& phase = "train") const {
+    return distillery::TrainOptions().trainer(o).phase(phase).evaluate_on("test", test);
+  }
 };
 
 TEST_F(TrainerTest, SupervisedTrainingReachesNinetyFivePercent) {
   auto model = distillery::make_mlp(distillery::MLPOptions().hidden({16}), input, 4);
-  const auto result = distillery::train_supervised(model, train, test, options);
+  const auto result = distillery::train_supervised(model, train, with_test(options));
   // The blobs overlap a little: the Bayes error is about 0.3 %, so >= 95 % is a clear pass.
-  EXPECT_GE(result.test.accuracy, 0.95);
-  EXPECT_EQ(result.test.examples, 400);
+  EXPECT_GE(result.evaluation("test").accuracy, 0.95);
+  EXPECT_EQ(result.evaluation("test").examples, 400);
   ASSERT_EQ(result.history.size(), 15u);
   EXPECT_LT(result.history.back().train_loss, result.history.front().train_loss);
   EXPECT_NEAR(result.history.back().learning_rate, 0.0, 1e-12);  // cosine ends at 0
@@ -75,7 +86,7 @@ TEST_F(TrainerTest, SameSeedGivesIdenticalWeights) {
   auto run = [&] {
     torch::manual_seed(5);
     auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}).dropout(0.2), input, 4);
-    distillery::train_supervised(model, train, test, options.epochs(2));
+    distillery::train_supervised(model, train, with_test(options.epochs(2)));
     return model;
   };
   auto a = run(), b = run();
@@ -90,12 +101,13 @@ TEST_F(TrainerTest, PrefetchGivesTheSameRunAtTheSameIntraOpThreadCount) {
     torch::manual_seed(5);
     auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}).dropout(0.2), input, 4);
     auto count = std::make_shared<ThreadCount>();
+    torch::set_num_threads(3);
     const auto result = distillery::train_supervised(
-        model, train, test, options.epochs(3).threads(threads).prefetch(prefetch), "train",
-        {count});
-    EXPECT_EQ(count->during, 1);                   // the prefetch thread took a core
-    EXPECT_EQ(count->after, threads);              // but not from evaluation
-    EXPECT_EQ(torch::get_num_threads(), threads);  // and gave it back
+        model, train,
+        with_test(options.epochs(3).threads(threads).prefetch(prefetch)).callbacks({count}));
+    EXPECT_EQ(count->during, 1);             // the prefetch thread took a core
+    EXPECT_EQ(count->after, threads);        // but not from evaluation
+    EXPECT_EQ(torch::get_num_threads(), 3);  // and the caller's count is back
     return std::make_pair(model, result);
   };
   // With prefetch, 2 threads means 1 intra-op thread plus the prefetch thread.
@@ -126,8 +138,8 @@ TEST_F(TrainerTest, PrefetchIsIgnoredOnASingleCpu) {
   EXPECT_EQ(distillery::available_cpus(), 1);
   auto count = std::make_shared<ThreadCount>();
   auto model = distillery::make_mlp(distillery::MLPOptions().hidden({8}), input, 4);
-  distillery::train_supervised(model, train, test, options.epochs(1).threads(2).prefetch(true),
-                               "train", {count});
+  distillery::train_supervised(
+      model, train, with_test(options.epochs(1).threads(2).prefetch(true)).callbacks({count}));
   sched_setaffinity(0, sizeof(all), &all);
   EXPECT_EQ(count->during, 2);  // no core was set aside: prefetch was ignored
   torch::set_num_threads(1);
@@ -136,15 +148,17 @@ TEST_F(TrainerTest, PrefetchIsIgnoredOnASingleCpu) {
 
 TEST_F(TrainerTest, DistilledStudentMatchesItsTeacher) {
   auto teacher_net = distillery::make_mlp(distillery::MLPOptions().hidden({32}), input, 4);
-  distillery::train_supervised(teacher_net, train, test, options);
+  distillery::train_supervised(teacher_net, train, with_test(options));
   distillery::Teacher teacher(teacher_net);
   auto student = distillery::make_mlp(distillery::MLPOptions().hidden({8}), input, 4);
   // Unlabeled transfer set: only the soft term can teach the student.
   auto transfer = train;
   transfer.labels = torch::Tensor();
-  const auto result = distillery::distill(student, teacher, transfer, test, options,
-                                          distillery::KDLossOptions().temperature(2.0));
-  EXPECT_GE(result.test.accuracy, 0.95);
+  const auto result = distillery::distill(
+      student, teacher, transfer,
+      distillery::DistillOptions().trainer(options).loss(distillery::KDLossOptions().temperature(2.0))
+          .evaluate_on("test", test));
+  EXPECT_GE(result.evaluation("test").accuracy, 0.95);
   // Agreement with the teacher's predictions on the test set.
   torch::NoGradGuard guard;
   const auto agree =
@@ -157,7 +171,7 @@ TEST_F(TrainerTest, ClassCountMismatchIsRefusedBeforeTraining) {
   distillery::Teacher teacher(teacher_net);
   auto student = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 5);
   try {
-    distillery::distill(student, teacher, train, test, options, {});
+    distillery::distill(student, teacher, train, distillery::DistillOptions().trainer(options));
     FAIL();
   } catch (const c10::Error& e) {
     EXPECT_EQ(e.msg(), "the teacher has 4 classes but the student has 5; both must predict the "
@@ -171,7 +185,7 @@ TEST_F(TrainerTest, NanLossStopsTrainingWithAdvice) {
   poisoned.images = train.images.clone();
   poisoned.images[3][0][0][0] = std::numeric_limits<float>::quiet_NaN();
   try {
-    distillery::train_supervised(model, poisoned, test, options.epochs(1), "teacher");
+    distillery::train_supervised(model, poisoned, with_test(options.epochs(1), "teacher"));
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(), "teacher: training loss became nan in epoch 1 (learning rate 0.01, "
@@ -182,9 +196,10 @@ TEST_F(TrainerTest, NanLossStopsTrainingWithAdvice) {
 TEST_F(TrainerTest, AHugeWeightDecayIsNamedAsTheCause) {
   auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
   try {
-    distillery::train_supervised(model, train, test,
-                                 options.epochs(1).optimizer("sgd").learning_rate(0.1)
-                                     .weight_decay(1e30), "teacher");
+    distillery::train_supervised(
+        model, train,
+        with_test(options.epochs(1).optimizer("sgd").learning_rate(0.1).weight_decay(1e30),
+                  "teacher"));
     FAIL();
   } catch (const std::runtime_error& e) {
     const std::string message = e.what();
@@ -200,13 +215,142 @@ TEST_F(TrainerTest, AHugeWeightDecayIsNamedAsTheCause) {
 TEST_F(TrainerTest, InvalidOptionsNameTheField) {
   auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
   try {
-    distillery::train_supervised(model, train, test, options.optimizer("adagrad"));
+    distillery::train_supervised(model, train, with_test(options.optimizer("adagrad")));
     FAIL();
   } catch (const c10::Error& e) {
     EXPECT_EQ(e.msg(), "optimizer must be \"adam\" or \"sgd\", got \"adagrad\"");
   }
 }
 
+
+// A model of one's own, not a Sequential: a residual block between two Linear layers.
+struct ResidualMlpImpl : torch::nn::Module {
+  torch::nn::Linear in{nullptr}, hidden{nullptr}, head{nullptr};
+  ResidualMlpImpl() {
+    in = register_module("in", torch::nn::Linear(2, 16));
+    hidden = register_module("hidden", torch::nn::Linear(16, 16));
+    head = register_module("head", torch::nn::Linear(16, 4));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const auto h = torch::relu(in(x.flatten(1)));
+    return head(h + torch::relu(hidden(h)));
+  }
+};
+TORCH_MODULE(ResidualMlp);
+
+// Returns (logits, features), as a model that serves later methods might.
+struct TwoOutputsImpl : torch::nn::Module {
+  torch::nn::Linear body{nullptr}, head{nullptr};
+  TwoOutputsImpl() {
+    body = register_module("body", torch::nn::Linear(2, 8));
+    head = register_module("head", torch::nn::Linear(8, 4));
+  }
+  std::tuple<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x) {
+    const auto features = torch::relu(body(x.flatten(1)));
+    return {head(features), features};
+  }
+};
+TORCH_MODULE(TwoOutputs);
+
+TEST_F(TrainerTest, AModelOfOnesOwnIsTrainedAndDistilledThroughTheSameDoor) {
+  ResidualMlp teacher_net;
+  const auto teacher_run = distillery::train_supervised(teacher_net, train, with_test(options));
+  EXPECT_GE(teacher_run.evaluation("test").accuracy, 0.95);
+  EXPECT_FALSE(teacher_net->is_training());
+  distillery::Teacher teacher(teacher_net);
+  TwoOutputs student;
+  const auto run = distillery::distill(
+      distillery::logits_from(student, [](const auto& out) { return std::get<0>(out); }), teacher,
+      train, distillery::DistillOptions().trainer(options).evaluate_on("test", test));
+  EXPECT_GE(run.evaluation("test").accuracy, 0.95);
+}
+
+TEST_F(TrainerTest, WithoutAnEvaluationNoneIsMadeAndAskingForOneSaysHowToAdd) {
+  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
+  const auto result =
+      distillery::train_supervised(model, train, distillery::TrainOptions().trainer(options.epochs(1)));
+  ASSERT_EQ(result.history.size(), 1u);
+  EXPECT_TRUE(result.history[0].evaluations.empty());
+  try {
+    result.evaluation("test");
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "no evaluation named \"test\" after the last epoch; add one with "
+                       "evaluate_on(\"test\", dataset) or an Evaluate callback");
+  }
+}
+
+// Sees the evaluations when the epoch ends, whatever its place among the callbacks.
+struct SeenEvaluations : distillery::Callback {
+  std::vector<std::string> names;
+  void on_epoch_end(const distillery::EpochMetrics& m) override {
+    for (const auto& [name, result] : m.evaluations) names.push_back(name);
+  }
+};
+
+TEST_F(TrainerTest, EveryCallbackSeesEveryEvaluationWhateverItsOrder) {
+  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
+  auto seen = std::make_shared<SeenEvaluations>();
+  const auto result = distillery::train_supervised(
+      model, train,
+      distillery::TrainOptions().trainer(options.epochs(1)).callbacks({seen})
+          .evaluate_on("validation", train).evaluate_on("test", test));
+  EXPECT_EQ(seen->names, (std::vector<std::string>{"test", "validation"}));
+  EXPECT_EQ(result.evaluation("validation").examples, 800);
+  EXPECT_EQ(result.evaluation("test").examples, 400);
+  // The evaluation equals one made afterwards on the trained model.
+  const auto again = distillery::evaluate(model, test);
+  EXPECT_EQ(again.errors, result.evaluation("test").errors);
+  EXPECT_DOUBLE_EQ(again.nll, result.evaluation("test").nll);
+}
+
+TEST_F(TrainerTest, AnUnlabeledEvaluationSetIsRefusedBeforeTraining) {
+  auto unlabeled = test;
+  unlabeled.labels = torch::Tensor();
+  try {
+    distillery::TrainOptions().evaluate_on("test", unlabeled);
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "test: the set to evaluate must be labeled");
+  }
+}
+
+TEST_F(TrainerTest, TheThreadCountIsPutBackAndTheGlobalGeneratorLeftAloneUnlessAsked) {
+  torch::set_num_threads(1);
+  auto count = std::make_shared<ThreadCount>();
+  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
+  torch::manual_seed(42);
+  distillery::train_supervised(
+      model, train,
+      distillery::TrainOptions().trainer(options.epochs(1).threads(2).reseed(false))
+          .callbacks({count}));
+  const auto after_training = torch::rand({3});
+  torch::manual_seed(42);
+  EXPECT_TRUE(torch::equal(after_training, torch::rand({3})));  // neither reseeded nor drawn
+  EXPECT_EQ(count->during, 2);
+  EXPECT_EQ(torch::get_num_threads(), 1);  // put back
+  // reseed: the phase starts from torch::manual_seed(seed).
+  distillery::train_supervised(
+      model, train, distillery::TrainOptions().trainer(options.epochs(1).seed(7).reseed(true)));
+  const auto reseeded = torch::rand({3});
+  torch::manual_seed(7);
+  EXPECT_TRUE(torch::equal(reseeded, torch::rand({3})));
+}
+
+TEST_F(TrainerTest, DistillPassesTheTemperatureAndLeavesTheTeacherAsItWas) {
+  auto a = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
+  auto b = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
+  auto ensemble = distillery::make_ensemble({distillery::Teacher(a), distillery::Teacher(b)},
+                                            distillery::EnsembleMode::kArithmetic, 1.0);
+  auto student = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
+  distillery::distill(student, ensemble, train,
+                      distillery::DistillOptions().trainer(options.epochs(1))
+                          .loss(distillery::KDLossOptions().temperature(4.0)));
+  EXPECT_DOUBLE_EQ(ensemble->temperature(), 1.0);
+  // The arithmetic mean formed at T = 4 differs from the one at T = 1.
+  const auto x = test.images.narrow(0, 0, 5);
+  EXPECT_FALSE(torch::allclose(ensemble->logits(x, 4.0), ensemble->forward(x)));
+}
 }  // namespace
 
 TEST(Runtime, RetainFreedMemoryAppliesOnceOnGlibcUnlessTheUserChoseSettings) {

@@ -25,6 +25,7 @@
 #include "distillery/experiment.h"
 #include "distillery/metrics.h"
 #include "distillery/models.h"
+#include "distillery/runtime.h"
 #include "distillery/specialists/pipeline.h"
 #include "distillery/version.h"
 
@@ -64,6 +65,9 @@ distillery::ExperimentConfig load_with_overrides(const std::string& path, const 
     config = distillery::parse_config(distillery::to_json(config).dump(), path + " (with overrides)");
     config.config_file = path;
   }
+  // The whole run (evaluation and soft targets too) uses the configured thread count; each
+  // trainer phase sets it as well, and puts back what it found.
+  if (config.threads > 0) torch::set_num_threads(static_cast<int>(config.threads));
   return config;
 }
 
@@ -387,5 +391,6 @@ int main(int argc, char** argv) {
   // Beyond a file size limit (ulimit -f) a write then fails with EFBIG and a clear message,
   // instead of the signal killing the program.
   std::signal(SIGXFSZ, SIG_IGN);
+  distillery::retain_freed_memory();  // a step's tensors are reused, not re-faulted
   return dispatch(c);
 }

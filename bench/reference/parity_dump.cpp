@@ -30,6 +30,7 @@
 #include "distillery/soft_targets.h"
 #include "distillery/teacher.h"
 #include "distillery/trainer.h"
+#include "distillery/runtime.h"
 
 namespace {
 
@@ -56,6 +57,7 @@ class LossRecorder : public distillery::Callback {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  distillery::retain_freed_memory();  // as the distillery program does
   if (argc < 3) {
     std::fprintf(stderr, "usage: parity_dump <fashion-mnist dir> <out_dir> [steps] [seed]\n");
     return 2;
@@ -99,10 +101,12 @@ int main(int argc, char** argv) try {
   save_tensor(targets.member_logits[0].contiguous(), out + "/teacher.pt");
 
   const auto options = distillery::TrainerOptions().epochs(1).batch_size(batch).learning_rate(1e-3)
-                           .optimizer("adam").lr_schedule("cosine").seed(seed);
+                           .optimizer("adam").lr_schedule("cosine").seed(seed).reseed(true);
   const auto loss = distillery::KDLossOptions().temperature(2.0).alpha(0.5);
   auto recorder = std::make_shared<LossRecorder>();
-  distillery::distill(student, targets, train, test, options, loss, "parity", {recorder});
+  distillery::distill(student, targets, train,
+                      distillery::DistillOptions().trainer(options).loss(loss).phase("parity")
+                          .callbacks({recorder}).evaluate_on("test", test));
   save_state(*student, out + "/final.pt");
   const nlohmann::json record = {{"losses", recorder->losses}, {"steps", steps},
                                  {"batch_size", batch},        {"learning_rate", 1e-3},

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "distillery/data/dataset.h"
+#include "distillery/model.h"
 
 namespace distillery {
 
@@ -43,9 +44,20 @@ using LogitsFunction = std::function<torch::Tensor(const torch::Tensor&)>;
 EvalResult evaluate(const LogitsFunction& logits_fn, const data::Dataset& dataset,
                     int64_t batch_size = 1000, torch::Device device = torch::kCPU);
 
+/// `evaluate` of a model (any module, model.h; already on `device`), run in eval mode; its
+/// training flag is put back afterwards. Throws as above.
+/// Example: `auto result = evaluate(student, test_set);`
+EvalResult evaluate(const Model& model, const data::Dataset& dataset, int64_t batch_size = 1000,
+                    torch::Device device = torch::kCPU);
+
 /// Logits of `logits_fn` for every example of `images` (`[N, ...]`), computed in batches
 /// without autograd, returned on the CPU as `[N, C]` float32.
 torch::Tensor compute_logits(const LogitsFunction& logits_fn, const torch::Tensor& images,
+                             int64_t batch_size = 1000, torch::Device device = torch::kCPU);
+
+/// `compute_logits` of a model (already on `device`), run in eval mode; its training flag is
+/// put back afterwards.
+torch::Tensor compute_logits(const Model& model, const torch::Tensor& images,
                              int64_t batch_size = 1000, torch::Device device = torch::kCPU);
 
 }  // namespace distillery

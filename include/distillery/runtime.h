@@ -13,14 +13,14 @@ namespace distillery {
 /// LibTorch allocates a step's activations and gradients with malloc and frees them when the
 /// step ends. With glibc's defaults, blocks of a few MiB (a ConvNet teacher's activations on a
 /// batch of 128: 12.8 MiB) are mapped and unmapped, or trimmed, at every step, and every page
-/// is faulted in and zeroed again the next step: distilling the demo's student with the teacher
-/// online ran 1.9 times slower (bench/RESULTS.md). The cost is that the process's resident
+/// is faulted in and zeroed again the next step, which slows training down several-fold
+/// (bench/RESULTS.md). The cost is that the process's resident
 /// memory shrinks less after a peak: up to 128 MiB free at the top of each malloc arena (one
 /// per thread that allocates, at most a few) stays mapped.
 ///
-/// Called once by the trainer (train_supervised, distill, train_with_objective) and by
-/// compute_soft_targets; calling it again does nothing. It leaves malloc alone when the user has
-/// chosen settings (any of the environment variables MALLOC_MMAP_THRESHOLD_,
+/// A program calls it once, before training (the `distillery` program, the examples and the
+/// benchmarks do; the library never calls it, as it changes the whole process); calling it
+/// again does nothing. It leaves malloc alone when the user has chosen settings (any of the environment variables MALLOC_MMAP_THRESHOLD_,
 /// MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES is set) and on C libraries other than glibc.
 /// @returns whether the settings were applied (now or by an earlier call). Never throws.
 bool retain_freed_memory() noexcept;

@@ -60,9 +60,8 @@ struct SoftTargets {
 uint64_t fingerprint_transfer_set(const data::Dataset& transfer_set);
 
 /// Runs `teacher` (each member separately) over `transfer_set` in batches of `batch_size`
-/// on `device`, without autograd. Returns logits on the CPU. Calls retain_freed_memory()
-/// (runtime.h). On a CPU, batches of 128 to 256 run a ConvNet teacher about 3 times faster
-/// than batches of 1000 (its activations stay in cache).
+/// on `device`, without autograd. Returns logits on the CPU. On a CPU, batches of a few
+/// hundred keep a ConvNet teacher's activations in cache (bench/RESULTS.md).
 /// Throws c10::Error if the transfer set is empty, and std::runtime_error "the teacher's logits
 /// are not finite (NaN or infinite) for K of the N transfer-set images (the first is image i);
 /// ..." if the teacher returns NaN or infinite logits for any image.

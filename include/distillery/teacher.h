@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "distillery/model.h"
+
 namespace distillery {
 
 /// How an ensemble's members are combined into one distribution (Hinton et al. 2015, §2, §4).
@@ -49,7 +51,7 @@ torch::Tensor combine_member_logits(const torch::Tensor& member_logits, Ensemble
 /// A teacher has one or more members (an ensemble); `forward` combines them with the
 /// ensemble's mode at the ensemble's temperature. Source: Hinton et al. 2015, §2 and §4.
 /// Example:
-///     Teacher teacher(trained_convnet);      // any module holder with Tensor forward(Tensor)
+///     Teacher teacher(trained_convnet);      // any Model (model.h): Tensor forward(Tensor)
 ///     auto v = teacher(images);              // [B, C] logits, no grad
 class TeacherImpl : public torch::nn::Module {
  public:
@@ -69,21 +71,21 @@ class TeacherImpl : public torch::nn::Module {
     std::function<int64_t()> parameter_count;
   };
 
-  /// Wraps `model` (a module holder such as `torch::nn::Sequential`), whose `forward` maps
-  /// `[B, ...]` inputs to `[B, C]` logits.
-  template <typename ModuleHolder>
-  explicit TeacherImpl(ModuleHolder model)
+  /// Wraps `model` (a `Sequential`, any module holder or `Model`, model.h), whose forward maps
+  /// `[B, ...]` inputs to `[B, C]` logits. Throws c10::Error if `model` is empty.
+  explicit TeacherImpl(const Model& model)
       : TeacherImpl(std::vector<Member>{member_of(model)}, EnsembleMode::kGeometric, 1.0) {}
-
-  /// An ensemble of members combined by `mode`; `temperature` is the T at which an
-  /// arithmetic mean is formed (it must be the loss's T). Throws c10::Error if `members` is
-  /// empty or T is invalid.
+  /// An ensemble of members combined by `mode`; `temperature` is the T at which `forward`
+  /// forms an arithmetic mean (`distill` passes the loss's T to `logits` instead). Throws
+  /// c10::Error if `members` is empty or T is invalid.
   TeacherImpl(std::vector<Member> members, EnsembleMode mode, double temperature);
 
-  /// Teacher logits `v`, `[B, C]`, for inputs `[B, ...]` (for an ensemble, the combined
-  /// logits of `combine_member_logits`); never records autograd history.
-  /// Throws c10::Error if the members disagree on the output shape.
+  /// Teacher logits `v`, `[B, C]`, for inputs `[B, ...]`: `logits(inputs, temperature())`.
   torch::Tensor forward(const torch::Tensor& inputs);
+  /// Teacher logits `[B, C]` for inputs `[B, ...]`, an ensemble's combined at `temperature`
+  /// (`combine_member_logits`; only an arithmetic mean depends on it); never records autograd
+  /// history. Throws c10::Error if the members disagree on the output shape or T is invalid.
+  torch::Tensor logits(const torch::Tensor& inputs, double temperature);
 
   /// Each member's logits, `[M, B, C]`, without combining them.
   torch::Tensor member_logits(const torch::Tensor& inputs);
@@ -92,12 +94,8 @@ class TeacherImpl : public torch::nn::Module {
   int64_t num_members() const { return static_cast<int64_t>(members_.size()); }
   /// The combination mode (kGeometric for a single network, where both modes agree).
   EnsembleMode mode() const { return mode_; }
-  /// The temperature at which an arithmetic ensemble is formed.
+  /// The temperature at which `forward` forms an arithmetic ensemble (fixed at construction).
   double temperature() const { return temperature_; }
-  /// Sets the temperature of an arithmetic ensemble (e.g. to the loss's T).
-  /// Throws c10::Error if T is not finite and positive.
-  void set_temperature(double temperature);
-
   /// Parameter scalars of all members together (the teacher's own `parameters()` is empty:
   /// the members' weights are not registered, see above). Buffers are not counted.
   int64_t parameter_count() const;
@@ -116,32 +114,9 @@ class TeacherImpl : public torch::nn::Module {
   /// Moves every member to `device`.
   void to(torch::Device device, bool non_blocking = false) override;
 
-  /// The member record of a C++ module holder (used by the constructor; public so that
-  /// ensembles of C++ modules can be assembled).
-  template <typename ModuleHolder>
-  static Member member_of(ModuleHolder model) {
-    std::shared_ptr<torch::nn::Module> module = model.ptr();
-    Member m;
-    m.forward = [model](const torch::Tensor& x) mutable -> torch::Tensor {
-      return model->forward(x);
-    };
-    m.to = [module](torch::Device device) { module->to(device); };
-    m.state = [module] {
-      auto tensors = module->parameters();
-      for (const auto& b : module->buffers()) tensors.push_back(b);
-      return tensors;
-    };
-    m.freeze = [module] {
-      for (auto& p : module->parameters()) p.set_requires_grad(false);
-      module->eval();
-    };
-    m.parameter_count = [module] {
-      int64_t total = 0;
-      for (const auto& p : module->parameters()) total += p.numel();
-      return total;
-    };
-    return m;
-  }
+  /// The member record of a model (used by the constructor; public so that ensembles of C++
+  /// modules can be assembled). Throws c10::Error if `model` is empty.
+  static Member member_of(const Model& model);
 
  private:
   std::vector<Member> members_;

@@ -3,11 +3,11 @@
 /// The training loop: a model on hard labels, and a student distilled from a teacher over a
 /// transfer set (Hinton et al. 2015, §2). Progress, logging and metrics files are callbacks.
 
-#include <torch/nn/modules/container/sequential.h>
 #include <torch/types.h>
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +16,7 @@
 #include "distillery/data/sampler.h"
 #include "distillery/losses.h"
 #include "distillery/metrics.h"
+#include "distillery/model.h"
 #include "distillery/soft_targets.h"
 #include "distillery/teacher.h"
 
@@ -42,15 +43,17 @@ struct TrainerOptions {
   TORCH_ARG(int64_t, lr_step_epochs) = 5;
   /// Decay factor of the "step" schedule, in (0, 1].
   TORCH_ARG(double, lr_gamma) = 0.1;
-  /// Seed of the batch order and of dropout; the same seed gives the same run.
+  /// Seed of the batch order and the jitter (and, with `reseed`, of dropout); the same seed
+  /// gives the same run.
   TORCH_ARG(uint64_t, seed) = 0;
-  /// Intra-op CPU threads; 0 keeps LibTorch's default.
+  /// Intra-op CPU threads while the phase runs (the previous count is put back afterwards);
+  /// 0 keeps the current count.
   TORCH_ARG(int64_t, threads) = 0;
   /// Device to train on ("cpu", "cuda", "cuda:1").
   TORCH_ARG(std::string, device) = "cpu";
   /// Batch size used for evaluation and for computing teacher logits. On a CPU, chunks of a
-  /// few hundred keep a ConvNet's activations in cache: the demo teacher's pass runs about 3
-  /// times faster at 128 to 256 than at 1000 (bench/RESULTS.md); on a GPU larger is faster.
+  /// few hundred keep a ConvNet's activations in cache (see bench/RESULTS.md); on a GPU larger is
+  /// faster.
   TORCH_ARG(int64_t, eval_batch_size) = 256;
   /// Random translation of each training image by up to this many pixels (0 = none);
   /// Hinton et al. 2015, §3 jitter the teacher's inputs by up to 2 pixels. With jitter the
@@ -63,11 +66,14 @@ struct TrainerOptions {
   /// intra-op pool runs one thread fewer (`threads`, or LibTorch's default, minus 1), and the
   /// count is put back for evaluation and afterwards. With 1 intra-op thread the background
   /// thread comes on top. Worth it for a small student, whose step is too short to hide the
-  /// memory latency of 128 scattered rows: on 2 cores a 6,370-parameter MLP trains 9 to 20 %
-  /// faster with it, a 478,410-parameter one about 30 % slower (bench/RESULTS.md).
+  /// memory latency of the scattered rows, and not for a large one (bench/RESULTS.md).
   /// Ignored on CUDA, where the whole set lives on the device; ignored with a logged warning
   /// when the process may run on fewer than 2 CPUs (available_cpus(), runtime.h).
   TORCH_ARG(bool, prefetch) = false;
+  /// Reseed LibTorch's process-wide generator with `seed` when the phase starts
+  /// (`torch::manual_seed(seed)`), so that dropout and other random layers repeat exactly.
+  /// Off by default: the trainer changes no process-wide state unless asked to.
+  TORCH_ARG(bool, reseed) = false;
 };
 
 /// Checks every field of `options`. Throws c10::Error naming the field and its value.
@@ -99,18 +105,39 @@ struct EpochMetrics {
   /// Part of `seconds` the steps spent obtaining their batch (see TrainResult::data_seconds).
   double data_seconds = 0;
   double samples_per_second = 0;  ///< training throughput over the epoch
-  EvalResult test;         ///< evaluation on the test set after the epoch
+  /// Evaluations made after the epoch by callbacks (`Evaluate`, callbacks.h), by name, e.g.
+  /// "test"; empty when no callback evaluates.
+  std::map<std::string, EvalResult> evaluations;
 };
 
-/// Hooks called by the training loop; override what you need.
+/// What a training phase is, given to every callback before its first epoch.
+struct TrainContext {
+  /// As in BatchProgress.
+  std::string phase;
+  /// Total epochs.
+  int64_t epochs = 0;
+  /// The model being trained (shared, not copied): an evaluating callback runs it.
+  Model model;
+  /// The device it trains on.
+  torch::Device device = torch::kCPU;
+  /// TrainerOptions::eval_batch_size of the phase.
+  int64_t eval_batch_size = 256;
+};
+
+/// Hooks called by the training loop; override what you need. After each epoch the loop puts
+/// the model in eval mode and calls `on_evaluate` of every callback (which may add to
+/// `metrics.evaluations`), then `on_epoch_end` of every callback, so a logger sees what every
+/// evaluator added, whatever their order.
 class Callback {
  public:
   virtual ~Callback() = default;
   /// Before the first epoch of a phase.
-  virtual void on_train_begin(const std::string& /*phase*/, int64_t /*epochs*/) {}
+  virtual void on_train_begin(const TrainContext& /*context*/) {}
   /// After every optimiser step.
   virtual void on_batch_end(const BatchProgress& /*progress*/) {}
-  /// After every epoch's evaluation.
+  /// After every epoch's steps, with the model in eval mode: add evaluations here.
+  virtual void on_evaluate(EpochMetrics& /*metrics*/) {}
+  /// After every epoch, once every callback has evaluated.
   virtual void on_epoch_end(const EpochMetrics& /*metrics*/) {}
   /// After the last epoch.
   virtual void on_train_end(const std::string& /*phase*/) {}
@@ -118,8 +145,6 @@ class Callback {
 
 /// The outcome of a training phase.
 struct TrainResult {
-  /// Test-set evaluation after the last epoch.
-  EvalResult test;
   /// Wall time of all training steps, in seconds (excludes evaluation).
   double train_seconds = 0;
   /// Part of `train_seconds` the steps spent obtaining their batch, in seconds: the sampler,
@@ -128,51 +153,77 @@ struct TrainResult {
   double data_seconds = 0;
   /// One entry per epoch.
   std::vector<EpochMetrics> history;
+  /// The evaluation named `name` after the last epoch (e.g. "test" from
+  /// `TrainOptions().evaluate_on("test", test_set)`).
+  /// Throws c10::Error if no callback made one of that name.
+  const EvalResult& evaluation(const std::string& name) const;
 };
 
-/// Trains `model` on the hard labels of `train_set` with cross-entropy, evaluating on
-/// `test_set` after each epoch. The model is left in eval mode on `options.device()`.
-/// Like every trainer entry point it optimises with FusedAdam (optim.h) or SGD, and calls
-/// retain_freed_memory() (runtime.h) once per process.
-/// Throws c10::Error on invalid options, an unlabeled set, or a class count the model does
-/// not produce; std::runtime_error when the loss becomes NaN or infinite (with the epoch and
-/// batch, and advice to lower the learning rate).
-/// Example: `auto r = train_supervised(net, train, test, TrainerOptions().epochs(5), "teacher");`
-TrainResult train_supervised(torch::nn::Sequential& model, const data::Dataset& train_set,
-                             const data::Dataset& test_set, const TrainerOptions& options,
-                             const std::string& phase = "train",
-                             const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+/// How `train_supervised` and `train_with_objective` run a phase.
+/// Example: `TrainOptions().trainer(TrainerOptions().epochs(5)).phase("teacher")
+///               .evaluate_on("test", test_set)`
+struct TrainOptions {
+  /// Adds an `Evaluate(name, dataset)` callback (callbacks.h): `dataset` is evaluated after
+  /// every epoch and appears as `evaluations[name]`. Throws c10::Error if it is unlabeled or
+  /// empty.
+  TrainOptions& evaluate_on(const std::string& name, const data::Dataset& dataset);
+  /// Optimiser, schedule and loop settings.
+  TORCH_ARG(TrainerOptions, trainer);
+  /// Name of the phase in progress reports, metrics and error messages.
+  TORCH_ARG(std::string, phase) = "train";
+  /// Called in order at each hook (see Callback).
+  TORCH_ARG(std::vector<std::shared_ptr<Callback>>, callbacks);
+};
 
-/// Distils `student` from `teacher` over `transfer_set` (Hinton et al. 2015, §2), running
-/// the teacher online on every batch (on the same jittered images the student sees when
-/// `options.jitter_pixels() > 0`). The objective is `functional::kd_loss` on a labeled
-/// transfer set and the soft term alone (`soft_target_loss`, still T^2-scaled) on an
-/// unlabeled one. An arithmetic ensemble is formed at the loss's temperature.
-/// Without augmentation it is faster to run the teacher once (`compute_soft_targets`) and
-/// use the overload below: the same objective, since the teacher is frozen and
-/// deterministic.
+/// How `distill` runs a phase: TrainOptions plus the objective (Hinton et al. 2015, §2).
+/// Example: `DistillOptions().trainer(TrainerOptions().epochs(5))
+///               .loss(KDLossOptions().temperature(4)).evaluate_on("test", test_set)`
+struct DistillOptions {
+  /// As TrainOptions::evaluate_on.
+  DistillOptions& evaluate_on(const std::string& name, const data::Dataset& dataset);
+  /// Optimiser, schedule and loop settings.
+  TORCH_ARG(TrainerOptions, trainer);
+  /// Temperature and alpha of `functional::kd_loss`.
+  TORCH_ARG(KDLossOptions, loss);
+  /// Name of the phase in progress reports, metrics and error messages.
+  TORCH_ARG(std::string, phase) = "distill";
+  /// Called in order at each hook (see Callback).
+  TORCH_ARG(std::vector<std::shared_ptr<Callback>>, callbacks);
+};
+
+/// Trains `model` on the hard labels of `train_set` with cross-entropy. The model is left in
+/// eval mode on the options' device. It optimises with FusedAdam (optim.h) or SGD.
+/// Throws c10::Error on invalid options, an unlabeled or empty set, or a class count the model
+/// does not produce; std::runtime_error when the loss becomes NaN or infinite (with the epoch,
+/// and advice to lower the learning rate).
+/// Example: `auto r = train_supervised(net, train, TrainOptions().evaluate_on("test", test));`
+TrainResult train_supervised(const Model& model, const data::Dataset& train_set,
+                             const TrainOptions& options = TrainOptions());
+
+/// Distils `student` from `teacher` over `transfer_set` (Hinton et al. 2015, §2), running the
+/// teacher online on every batch (on the same jittered images the student sees when
+/// `jitter_pixels() > 0`). The objective is `functional::kd_loss` on a labeled transfer set
+/// and the soft term alone (`soft_target_loss`, still T^2-scaled) on an unlabeled one. An
+/// arithmetic ensemble is formed at the loss's temperature (passed to `TeacherImpl::logits`;
+/// the teacher is not changed). Without augmentation it is faster to run the teacher once
+/// (`compute_soft_targets`) and use the overload below: the same objective, since the teacher
+/// is frozen and deterministic.
 /// Throws as `train_supervised`, and c10::Error when the teacher's class count differs from
 /// the student's (both counts in the message).
 /// Example:
 ///     Teacher teacher(trained_net);
-///     distill(student, teacher, train, test, TrainerOptions(), KDLossOptions().temperature(4));
-TrainResult distill(torch::nn::Sequential& student, Teacher& teacher,
-                    const data::Dataset& transfer_set, const data::Dataset& test_set,
-                    const TrainerOptions& options, const KDLossOptions& loss_options,
-                    const std::string& phase = "distill",
-                    const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+///     distill(student, teacher, train, DistillOptions().loss(KDLossOptions().temperature(4)));
+TrainResult distill(const Model& student, const Teacher& teacher,
+                    const data::Dataset& transfer_set, const DistillOptions& options);
 
 /// Distils `student` from stored soft targets (see soft_targets.h), read by sample index.
 /// `soft_targets` must have been computed on exactly `transfer_set` (the caller checks the
 /// fingerprints with `check_soft_targets`).
-/// Throws std::runtime_error when `options.jitter_pixels() > 0` (stored targets would be
-/// stale: use the online overload), c10::Error when the stored class count or example count
-/// does not match, and as `train_supervised` otherwise.
-TrainResult distill(torch::nn::Sequential& student, const SoftTargets& soft_targets,
-                    const data::Dataset& transfer_set, const data::Dataset& test_set,
-                    const TrainerOptions& options, const KDLossOptions& loss_options,
-                    const std::string& phase = "distill",
-                    const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+/// Throws std::runtime_error when `jitter_pixels() > 0` (stored targets would be stale: use
+/// the online overload), c10::Error when the stored class count or example count does not
+/// match, and as `train_supervised` otherwise.
+TrainResult distill(const Model& student, const SoftTargets& soft_targets,
+                    const data::Dataset& transfer_set, const DistillOptions& options);
 
 /// The training objective of one step: from the model's logits `[B, C]`, the (possibly
 /// jittered) inputs `[B, ...]` they came from, and the batch's row indices `[B]` int64 (on
@@ -182,14 +233,11 @@ using BatchObjective = std::function<torch::Tensor(
 
 /// The loop under `train_supervised` and `distill`, for objectives and batch compositions of
 /// one's own (the specialists of Hinton et al. 2015, §5 use it with a `HalfSubsetSampler`).
-/// Each epoch takes batches from `sampler` (indices into `train_set`), applies `objective`,
-/// steps the optimiser and evaluates on `test_set`, whose labels must match the model's
-/// outputs. Throws c10::Error on invalid options, an empty training set or an unlabeled test
-/// set; std::runtime_error on a NaN or infinite loss.
-TrainResult train_with_objective(torch::nn::Sequential& model, const data::Dataset& train_set,
-                                 data::Sampler& sampler, const data::Dataset& test_set,
-                                 const TrainerOptions& options, const std::string& phase,
-                                 const BatchObjective& objective,
-                                 const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+/// Each epoch takes batches from `sampler` (indices into `train_set`), applies `objective`
+/// and steps the optimiser. Throws c10::Error on invalid options or an empty training set;
+/// std::runtime_error on a NaN or infinite loss.
+TrainResult train_with_objective(const Model& model, const data::Dataset& train_set,
+                                 data::Sampler& sampler, const BatchObjective& objective,
+                                 const TrainOptions& options);
 
 }  // namespace distillery

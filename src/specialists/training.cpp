@@ -74,8 +74,9 @@ TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nloh
     spdlog::info("{}: before training (at the batches' prior), {} test errors on S + dustbin",
                  phase, start.errors);
   }
-  out.history = train_with_objective(s.model, train_set, sampler, test, options, phase, objective,
-                                     callbacks);
+  out.history = train_with_objective(
+      s.model, train_set, sampler, objective,
+      TrainOptions().trainer(options).phase(phase).callbacks(callbacks).evaluate_on("test", test));
   shift_dustbin_bias(s, correction);
   s.dustbin_correction = correction;
   return out;
