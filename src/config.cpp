@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "config_readers.h"
+#include "option_json.h"
 #include "distillery/io.h"
 #include "distillery/models.h"
 
@@ -54,18 +55,8 @@ TrainerOptions read_training(ObjectReader& parent, const std::string& key,
                              const TrainerOptions& defaults) {
   ObjectReader r(parent.object(key), parent.where(key));
   TrainerOptions o = defaults;
-  o.epochs(r.get("epochs", o.epochs()));
-  o.batch_size(r.get("batch_size", o.batch_size()));
-  o.optimizer(r.get("optimizer", o.optimizer()));
-  o.learning_rate(r.get("learning_rate", o.learning_rate()));
-  o.momentum(r.get("momentum", o.momentum()));
-  o.weight_decay(r.get("weight_decay", o.weight_decay()));
-  o.lr_schedule(r.get("lr_schedule", o.lr_schedule()));
-  o.lr_step_epochs(r.get("lr_step_epochs", o.lr_step_epochs()));
-  o.lr_gamma(r.get("lr_gamma", o.lr_gamma()));
-  o.eval_batch_size(r.get("eval_batch_size", o.eval_batch_size()));
-  o.jitter_pixels(r.get("jitter_pixels", o.jitter_pixels()));
-  o.prefetch(r.get("prefetch", o.prefetch()));
+  detail::JsonFieldReader reader(r);
+  visit_fields(o, reader);
   r.finish();
   try {
     validate(o);
@@ -76,18 +67,10 @@ TrainerOptions read_training(ObjectReader& parent, const std::string& key,
 }
 
 nlohmann::json training_to_json(const TrainerOptions& o) {
-  return {{"epochs", o.epochs()},
-          {"batch_size", o.batch_size()},
-          {"optimizer", o.optimizer()},
-          {"learning_rate", o.learning_rate()},
-          {"momentum", o.momentum()},
-          {"weight_decay", o.weight_decay()},
-          {"lr_schedule", o.lr_schedule()},
-          {"lr_step_epochs", o.lr_step_epochs()},
-          {"lr_gamma", o.lr_gamma()},
-          {"eval_batch_size", o.eval_batch_size()},
-          {"jitter_pixels", o.jitter_pixels()},
-          {"prefetch", o.prefetch()}};
+  nlohmann::json out = nlohmann::json::object();
+  detail::JsonFieldWriter writer(out);
+  visit_fields(o, writer);
+  return out;
 }
 
 TeacherConfig read_teacher(const nlohmann::json& json, const std::string& path, uint64_t seed,
@@ -188,7 +171,7 @@ namespace {
 
 using namespace detail;
 
-void apply_runtime(TeacherConfig& t, int64_t threads, const std::string& device) {
+void apply_runtime(TeacherConfig& t, int64_t threads, const torch::Device& device) {
   t.training.seed(t.seed).threads(threads).device(device).reseed(true);
   for (auto& m : t.members) apply_runtime(m, threads, device);
 }
@@ -280,13 +263,14 @@ void read_distillation_sections(ObjectReader& r, ExperimentConfig& c) {
 
 // Threads, device and seeds from the top level reach every trainer.
 void apply_runtime(ExperimentConfig& c) {
-  c.student.training.seed(c.seed).threads(c.threads).device(c.device).reseed(true);
-  apply_runtime(c.teacher, c.threads, c.device);
-  if (c.specialists) {
-    apply_runtime(c.specialists->generalist, c.threads, c.device);
-    c.specialists->training.seed(c.seed).threads(c.threads).device(c.device).reseed(true);
-  }
   try {
+    const auto device = parse_device(c.device);
+    c.student.training.seed(c.seed).threads(c.threads).device(device).reseed(true);
+    apply_runtime(c.teacher, c.threads, device);
+    if (c.specialists) {
+      apply_runtime(c.specialists->generalist, c.threads, device);
+      c.specialists->training.seed(c.seed).threads(c.threads).device(device).reseed(true);
+    }
     validate(c.student.training);
   } catch (const c10::Error& e) {
     const std::string key = std::string(e.msg()).rfind("threads", 0) == 0 ? "threads" : "device";

@@ -68,42 +68,40 @@ TrainResult fit(const Model& model, const data::Dataset& train_set,
 
 }  // namespace
 
+const EnumNames<Optimizer>& optimizer_names() {
+  static const EnumNames<Optimizer> names{{{Optimizer::kAdam, "adam"}, {Optimizer::kSgd, "sgd"}}};
+  return names;
+}
+
+const EnumNames<LrSchedule>& lr_schedule_names() {
+  static const EnumNames<LrSchedule> names{{{LrSchedule::kConstant, "constant"},
+                                            {LrSchedule::kCosine, "cosine"},
+                                            {LrSchedule::kStep, "step"}}};
+  return names;
+}
+
+torch::Device parse_device(const std::string& text) {
+  const bool cuda_index = text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 7 &&
+                          text.find_first_not_of("0123456789", 5) == std::string::npos;
+  TORCH_CHECK(text == "cpu" || text == "cuda" || cuda_index,
+              "device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"", text, "\"");
+  return torch::Device(text);
+}
+
 void validate(const TrainerOptions& o) {
-  TORCH_CHECK(o.epochs() >= 1 && o.epochs() <= 1000000, "epochs must be in [1, 1000000], got ",
-              o.epochs());
-  TORCH_CHECK(o.batch_size() >= 1, "batch_size must be >= 1, got ", o.batch_size());
-  TORCH_CHECK(o.eval_batch_size() >= 1, "eval_batch_size must be >= 1, got ", o.eval_batch_size());
-  TORCH_CHECK(o.optimizer() == "adam" || o.optimizer() == "sgd",
-              "optimizer must be \"adam\" or \"sgd\", got \"", o.optimizer(), "\"");
-  TORCH_CHECK(std::isfinite(o.learning_rate()) && o.learning_rate() > 0,
-              "learning_rate must be > 0, got ", o.learning_rate());
-  TORCH_CHECK(o.momentum() >= 0 && o.momentum() < 1, "momentum must be in [0, 1), got ",
-              o.momentum());
-  TORCH_CHECK(o.weight_decay() >= 0, "weight_decay must be >= 0, got ", o.weight_decay());
-  TORCH_CHECK(o.lr_schedule() == "constant" || o.lr_schedule() == "cosine" ||
-                  o.lr_schedule() == "step",
-              "lr_schedule must be \"constant\", \"cosine\" or \"step\", got \"",
-              o.lr_schedule(), "\"");
-  TORCH_CHECK(o.lr_step_epochs() >= 1, "lr_step_epochs must be >= 1, got ", o.lr_step_epochs());
-  TORCH_CHECK(o.lr_gamma() > 0 && o.lr_gamma() <= 1, "lr_gamma must be in (0, 1], got ",
-              o.lr_gamma());
+  check_fields(o);
   TORCH_CHECK(o.threads() >= 0 && o.threads() <= 512, "threads must be in [0, 512], got ",
               o.threads());
-  TORCH_CHECK(o.jitter_pixels() >= 0 && o.jitter_pixels() < 8,
-              "jitter_pixels must be in [0, 8), got ", o.jitter_pixels());
-  const bool cpu = o.device() == "cpu";
-  const bool cuda = o.device() == "cuda" ||
-                    (o.device().rfind("cuda:", 0) == 0 && o.device().size() > 5 &&
-                     o.device().size() <= 8 &&
-                     o.device().find_first_not_of("0123456789", 5) == std::string::npos);
-  TORCH_CHECK(cpu || cuda, "device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"", o.device(),
-              "\"");
-  TORCH_CHECK(cpu || torch::cuda::is_available(), "device \"", o.device(),
-              "\" requested but CUDA is not available; use \"cpu\"");
-  if (cuda && o.device().size() > 5) {
-    const auto index = std::stoll(o.device().substr(5));
-    TORCH_CHECK(index < static_cast<int64_t>(torch::cuda::device_count()), "device \"", o.device(),
-                "\" requested but only ", torch::cuda::device_count(), " CUDA device(s) exist");
+  const auto device = o.device();
+  TORCH_CHECK(device.is_cpu() || device.is_cuda(), "device must be the CPU or a CUDA device, got ",
+              device);
+  if (device.is_cuda()) {
+    TORCH_CHECK(torch::cuda::is_available(), "device \"", device.str(),
+                "\" requested but CUDA is not available; use \"cpu\"");
+    TORCH_CHECK(!device.has_index() ||
+                    device.index() < static_cast<int64_t>(torch::cuda::device_count()),
+                "device \"", device.str(), "\" requested but only ", torch::cuda::device_count(),
+                " CUDA device(s) exist");
   }
 }
 
@@ -129,7 +127,7 @@ TrainResult train_supervised(const Model& model, const data::Dataset& train_set,
                              const TrainOptions& options) {
   validate(options.trainer());
   check_labeled(train_set, "the training set");
-  const auto labels = train_set.labels.to(torch::Device(options.trainer().device()));
+  const auto labels = train_set.labels.to(options.trainer().device());
   auto loss = [&](const torch::Tensor& logits, const torch::Tensor&, const torch::Tensor& indices) {
     return torch::cross_entropy_loss(logits, labels.index_select(0, indices));
   };
@@ -148,7 +146,7 @@ TrainResult distill(const Model& student, const Teacher& teacher,
                     const data::Dataset& transfer_set, const DistillOptions& options) {
   check_distillation_inputs(options, transfer_set);
   const auto& loss_options = options.loss();
-  const torch::Device device(options.trainer().device());
+  const torch::Device device = options.trainer().device();
   auto& t = *teacher.ptr();
   t.to(device);
   const auto probe = transfer_set.images.narrow(0, 0, 1).to(device);
@@ -192,7 +190,7 @@ TrainResult distill(const Model& student, const SoftTargets& soft_targets,
               "the stored soft targets hold ",
               soft_targets.member_logits.dim() == 3 ? soft_targets.size() : -1,
               " examples but the transfer set has ", transfer_set.size());
-  const torch::Device device(trainer.device());
+  const torch::Device device = trainer.device();
   const auto probe = transfer_set.images.narrow(0, 0, 1).to(device);
   check_class_counts(soft_targets.num_classes(), student, probe);
   SoftTargets on_device = soft_targets;

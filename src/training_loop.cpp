@@ -30,7 +30,7 @@ double seconds_since(Clock::time_point start) {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model,
                                                         const TrainerOptions& options) {
-  if (options.optimizer() == "adam") {
+  if (options.optimizer() == Optimizer::kAdam) {
     // ATen's fused kernel: one pass per parameter instead of a dozen element-wise kernels.
     return std::make_unique<FusedAdam>(
         model.parameters(), torch::optim::AdamOptions(options.learning_rate())
@@ -47,10 +47,10 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model
 double scheduled_rate(const TrainerOptions& options, int64_t step, int64_t total_steps,
                       int64_t steps_per_epoch) {
   const double base = options.learning_rate();
-  if (options.lr_schedule() == "cosine") {
+  if (options.lr_schedule() == LrSchedule::kCosine) {
     return 0.5 * base * (1.0 + std::cos(M_PI * static_cast<double>(step) / total_steps));
   }
-  if (options.lr_schedule() == "step") {
+  if (options.lr_schedule() == LrSchedule::kStep) {
     const int64_t decays = step / steps_per_epoch / options.lr_step_epochs();
     return base * std::pow(options.lr_gamma(), static_cast<double>(decays));
   }
@@ -218,7 +218,7 @@ TrainResult fit(const Model& model, const data::Dataset& train_set, data::Sample
   const auto& options = train_options.trainer();
   const auto& phase = train_options.phase();
   const auto& callbacks = train_options.callbacks();
-  const torch::Device device(options.device());
+  const torch::Device device = options.device();
   torch::AutoGradMode enable_grad(true);  // even when the caller holds a NoGradGuard
   ThreadCount threads(static_cast<int>(options.threads()));
   if (options.reseed()) torch::manual_seed(options.seed());

@@ -44,7 +44,7 @@ TEST_F(CliTest, RunWritesResultsConfigMetricsAndModels) {
   // Resolved config beside the results, parseable and complete.
   const auto resolved = distillery::load_config(out_dir + "/config.json");
   EXPECT_EQ(resolved.student.training.epochs(), 3);
-  EXPECT_EQ(resolved.teacher.training.optimizer(), "adam");
+  EXPECT_EQ(resolved.teacher.training.optimizer(), distillery::Optimizer::kAdam);
   // metrics.jsonl: 6 teacher epochs + 3 + 3 student epochs.
   std::istringstream lines(slurp(out_dir + "/metrics.jsonl"));
   std::string line;

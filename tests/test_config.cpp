@@ -46,7 +46,7 @@ TEST(Config, SeedThreadsAndDeviceReachBothTrainers) {
       "exp.json");
   EXPECT_EQ(c.student.training.seed(), 7u);
   EXPECT_EQ(c.teacher.training.threads(), 1);
-  EXPECT_EQ(c.teacher.training.device(), "cpu");
+  EXPECT_EQ(c.teacher.training.device(), torch::Device(torch::kCPU));
 }
 
 TEST(Config, MalformedJsonGivesLineAndColumn) {

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <limits>
 #if defined(__linux__)
 #include <sched.h>
 #endif
@@ -198,7 +199,8 @@ TEST_F(TrainerTest, AHugeWeightDecayIsNamedAsTheCause) {
   try {
     distillery::train_supervised(
         model, train,
-        with_test(options.epochs(1).optimizer("sgd").learning_rate(0.1).weight_decay(1e30),
+        with_test(options.epochs(1).optimizer(distillery::Optimizer::kSgd).learning_rate(0.1)
+                      .weight_decay(1e30),
                   "teacher"));
     FAIL();
   } catch (const std::runtime_error& e) {
@@ -215,10 +217,43 @@ TEST_F(TrainerTest, AHugeWeightDecayIsNamedAsTheCause) {
 TEST_F(TrainerTest, InvalidOptionsNameTheField) {
   auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
   try {
-    distillery::train_supervised(model, train, with_test(options.optimizer("adagrad")));
+    distillery::train_supervised(model, train, with_test(options.momentum(1.5)));
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "momentum must be in [0, 1), got 1.5");
+  }
+  for (const double rate : {0.0, -1.0, std::numeric_limits<double>::infinity()}) {
+    try {
+      distillery::validate(distillery::TrainerOptions().learning_rate(rate));
+      FAIL() << rate;
+    } catch (const c10::Error& e) {
+      EXPECT_EQ(e.msg(), "learning_rate must be > 0, got " + c10::str(rate));
+    }
+  }
+  try {
+    distillery::validate(distillery::TrainerOptions().epochs(0));
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "epochs must be in [1, 1000000], got 0");  // whole numbers in full
+  }
+}
+
+TEST(TrainerOptionsNames, EachEnumHasOneNameTableUsedBothWays) {
+  EXPECT_EQ(distillery::optimizer_names().name(distillery::Optimizer::kSgd), "sgd");
+  EXPECT_EQ(distillery::optimizer_names().parse("adam", "optimizer"), distillery::Optimizer::kAdam);
+  EXPECT_EQ(distillery::lr_schedule_names().choices(), "\"constant\", \"cosine\" or \"step\"");
+  try {
+    distillery::optimizer_names().parse("adagrad", "optimizer");
     FAIL();
   } catch (const c10::Error& e) {
     EXPECT_EQ(e.msg(), "optimizer must be \"adam\" or \"sgd\", got \"adagrad\"");
+  }
+  EXPECT_EQ(distillery::parse_device("cuda:1"), torch::Device("cuda:1"));
+  try {
+    distillery::parse_device("mps");
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"mps\"");
   }
 }
 

@@ -101,7 +101,8 @@ int main(int argc, char** argv) try {
   save_tensor(targets.member_logits[0].contiguous(), out + "/teacher.pt");
 
   const auto options = distillery::TrainerOptions().epochs(1).batch_size(batch).learning_rate(1e-3)
-                           .optimizer("adam").lr_schedule("cosine").seed(seed).reseed(true);
+                           .optimizer(distillery::Optimizer::kAdam)
+                           .lr_schedule(distillery::LrSchedule::kCosine).seed(seed).reseed(true);
   const auto loss = distillery::KDLossOptions().temperature(2.0).alpha(0.5);
   auto recorder = std::make_shared<LossRecorder>();
   distillery::distill(student, targets, train,

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "distillery/data/dataset.h"
@@ -17,28 +18,47 @@
 #include "distillery/losses.h"
 #include "distillery/metrics.h"
 #include "distillery/model.h"
+#include "distillery/option_fields.h"
 #include "distillery/soft_targets.h"
 #include "distillery/teacher.h"
 
 namespace distillery {
 
-/// Optimiser, schedule and loop settings shared by teacher training and distillation.
+/// The optimiser of a training phase.
+enum class Optimizer {
+  kAdam,  ///< Adam (FusedAdam, optim.h), "adam"
+  kSgd,   ///< SGD, with Nesterov momentum when momentum > 0, "sgd"
+};
+/// The name table of Optimizer: "adam", "sgd".
+const EnumNames<Optimizer>& optimizer_names();
+
+/// How the learning rate changes over a phase.
+enum class LrSchedule {
+  kConstant,  ///< "constant"
+  kCosine,    ///< "cosine": per step, from the initial rate to 0 at the end
+  kStep,      ///< "step": times `lr_gamma` every `lr_step_epochs` epochs
+};
+/// The name table of LrSchedule: "constant", "cosine", "step".
+const EnumNames<LrSchedule>& lr_schedule_names();
+
+/// Optimiser, schedule and loop settings shared by teacher training and distillation. The
+/// fields a config's "training" section holds are listed once, with their bounds, in
+/// `visit_fields(TrainerOptions)` below.
 struct TrainerOptions {
   /// Passes over the training / transfer set, >= 1.
   TORCH_ARG(int64_t, epochs) = 10;
   /// Examples per step, >= 1.
   TORCH_ARG(int64_t, batch_size) = 128;
-  /// "adam" or "sgd" (SGD with Nesterov momentum when momentum > 0).
-  TORCH_ARG(std::string, optimizer) = "adam";
+  /// The optimiser.
+  TORCH_ARG(Optimizer, optimizer) = Optimizer::kAdam;
   /// Initial learning rate, > 0.
   TORCH_ARG(double, learning_rate) = 1e-3;
   /// SGD momentum in [0, 1); ignored by Adam.
   TORCH_ARG(double, momentum) = 0.9;
   /// L2 weight decay (coupled, as in torch.optim), >= 0.
   TORCH_ARG(double, weight_decay) = 0.0;
-  /// "constant", "cosine" (per step, to 0 at the end) or "step" (times `lr_gamma` every
-  /// `lr_step_epochs` epochs).
-  TORCH_ARG(std::string, lr_schedule) = "cosine";
+  /// The learning-rate schedule.
+  TORCH_ARG(LrSchedule, lr_schedule) = LrSchedule::kCosine;
   /// Epochs between decays of the "step" schedule, >= 1.
   TORCH_ARG(int64_t, lr_step_epochs) = 5;
   /// Decay factor of the "step" schedule, in (0, 1].
@@ -49,8 +69,8 @@ struct TrainerOptions {
   /// Intra-op CPU threads while the phase runs (the previous count is put back afterwards);
   /// 0 keeps the current count.
   TORCH_ARG(int64_t, threads) = 0;
-  /// Device to train on ("cpu", "cuda", "cuda:1").
-  TORCH_ARG(std::string, device) = "cpu";
+  /// Device to train on: the CPU or a CUDA device (`torch::Device("cuda:1")`).
+  TORCH_ARG(torch::Device, device) = torch::kCPU;
   /// Batch size used for evaluation and for computing teacher logits. On a CPU, chunks of a
   /// few hundred keep a ConvNet's activations in cache (see bench/RESULTS.md); on a GPU larger is
   /// faster.
@@ -76,7 +96,36 @@ struct TrainerOptions {
   TORCH_ARG(bool, reseed) = false;
 };
 
-/// Checks every field of `options`. Throws c10::Error naming the field and its value.
+/// The field table of the options a config's "training" section holds (see option_fields.h):
+/// `seed`, `threads`, `device` and `reseed` are set by the caller (the config's top level).
+template <typename Options, typename Visitor,
+          std::enable_if_t<std::is_same_v<std::decay_t<Options>, TrainerOptions>, int> = 0>
+void visit_fields(Options& o, Visitor& v) {
+  v.number("epochs", o.epochs(), Bounds::closed(1, 1000000), "passes over the training set");
+  v.number("batch_size", o.batch_size(), Bounds::at_least(1), "examples per step");
+  v.choice("optimizer", o.optimizer(), optimizer_names(),
+           "SGD has Nesterov momentum when momentum > 0");
+  v.number("learning_rate", o.learning_rate(), Bounds::above(0), "initial learning rate");
+  v.number("momentum", o.momentum(), Bounds::closed_open(0, 1), "SGD momentum; Adam ignores it");
+  v.number("weight_decay", o.weight_decay(), Bounds::at_least(0), "L2, coupled as in torch.optim");
+  v.choice("lr_schedule", o.lr_schedule(), lr_schedule_names(), "learning-rate schedule");
+  v.number("lr_step_epochs", o.lr_step_epochs(), Bounds::at_least(1),
+           "epochs between decays of the step schedule");
+  v.number("lr_gamma", o.lr_gamma(), Bounds::open_closed(0, 1),
+           "decay factor of the step schedule");
+  v.number("eval_batch_size", o.eval_batch_size(), Bounds::at_least(1),
+           "batch of evaluation and of teacher passes");
+  v.number("jitter_pixels", o.jitter_pixels(), Bounds::closed_open(0, 8),
+           "random translation of each training image, in pixels (0 = none)");
+  v.flag("prefetch", o.prefetch(), "gather the next batch on a background thread");
+}
+
+/// The device named by `text`: "cpu", "cuda" or "cuda:N" (N a device index, 0 to 99).
+/// Throws c10::Error "device must be "cpu", "cuda" or "cuda:N", got "<text>"" otherwise.
+torch::Device parse_device(const std::string& text);
+
+/// Checks every field of `options`: the table above, `threads` in [0, 512], and `device` the
+/// CPU or an existing CUDA device. Throws c10::Error naming the field and its value.
 void validate(const TrainerOptions& options);
 
 /// Progress of one step, passed to `Callback::on_batch_end`.

@@ -1,0 +1,85 @@
+#pragma once
+// Internal to the application layer: an options struct's field table (option_fields.h) read
+// from and written to JSON, and spelled out as the documented schema.
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "distillery/json_fields.h"
+#include "distillery/option_fields.h"
+
+namespace distillery::detail {
+
+// Reads every field of the table that the object holds; the others keep their value. A name
+// that is not one of an enum's throws ConfigError "<object>.<name>: must be <choices>, got ...".
+class JsonFieldReader {
+ public:
+  explicit JsonFieldReader(ObjectReader& reader) : reader_(reader) {}
+  template <typename T>
+  void number(const char* name, T& value, const Bounds& /*bounds*/, const char* /*description*/) {
+    value = reader_.get(name, value);
+  }
+  void flag(const char* name, bool& value, const char* /*description*/) {
+    value = reader_.get(name, value);
+  }
+  template <typename E>
+  void choice(const char* name, E& value, const EnumNames<E>& names, const char* /*description*/) {
+    const auto text = reader_.get(name, names.name(value));
+    const auto found = names.find(text);
+    if (!found) {
+      throw ConfigError(reader_.where(name) + ": must be " + names.choices() + ", got \"" + text +
+                        "\"");
+    }
+    value = *found;
+  }
+
+ private:
+  ObjectReader& reader_;
+};
+
+// Writes every field of the table under its name (enums by their names).
+class JsonFieldWriter {
+ public:
+  explicit JsonFieldWriter(nlohmann::json& out) : out_(out) {}
+  template <typename T>
+  void number(const char* name, const T& value, const Bounds& /*bounds*/, const char* /*desc*/) {
+    out_[name] = value;
+  }
+  void flag(const char* name, const bool& value, const char* /*description*/) {
+    out_[name] = value;
+  }
+  template <typename E>
+  void choice(const char* name, const E& value, const EnumNames<E>& names, const char* /*d*/) {
+    out_[name] = names.name(value);
+  }
+
+ private:
+  nlohmann::json& out_;
+};
+
+// One line per field for the documented schema: `name`: description (default, bounds).
+class SchemaWriter {
+ public:
+  template <typename T>
+  void number(const char* name, const T& value, const Bounds& bounds, const char* description) {
+    add(name, description, nlohmann::json(value).dump() + "; " + bounds.describe());
+  }
+  void flag(const char* name, const bool& value, const char* description) {
+    add(name, description, value ? "true" : "false");
+  }
+  template <typename E>
+  void choice(const char* name, const E& value, const EnumNames<E>& names,
+              const char* description) {
+    add(name, description, "\"" + names.name(value) + "\"; " + names.choices());
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  void add(const char* name, const char* description, const std::string& detail) {
+    text_ += std::string("- `") + name + "`: " + description + " (default " + detail + ")\n";
+  }
+  std::string text_;
+};
+
+}  // namespace distillery::detail
