@@ -107,7 +107,7 @@ int64_t convolution_cost(const torch::jit::Node* node, bool transposed) {
 int64_t multiply_adds_of(const torch::jit::Node* node) {
   const std::string name = node->kind().toQualString();
   const auto operand = [node](std::size_t i) { return sizes_of(node->input(i), node); };
-  const auto outputs = [node] { return product(sizes_of(node->output(0), node)); };
+  const auto output_elements = [node] { return product(sizes_of(node->output(0), node)); };
   if (name == "aten::conv1d" || name == "aten::conv2d" || name == "aten::conv3d" ||
       name == "aten::_convolution_mode") {
     return convolution_cost(node, false);
@@ -123,18 +123,18 @@ int64_t multiply_adds_of(const torch::jit::Node* node) {
     return convolution_cost(node, transposed->toBool());
   }
   if (name == "aten::linear" || name == "aten::matmul" || name == "aten::linalg_matmul" ||
-      name == "aten::mm" ||
-      name == "aten::bmm" || name == "aten::mv" || name == "aten::dot" || name == "aten::vdot") {
+      name == "aten::mm" || name == "aten::bmm" || name == "aten::mv" || name == "aten::dot" ||
+      name == "aten::vdot") {
     // linear(x, weight [out, in]): the inner dimension is in; the others: the last of operand 0.
-    return outputs() * operand(name == "aten::linear" ? 1 : 0).back();
+    return output_elements() * operand(name == "aten::linear" ? 1 : 0).back();
   }
   if (name == "aten::addmm" || name == "aten::_addmm_activation" || name == "aten::baddbmm" ||
       name == "aten::addmv") {
-    return outputs() * operand(1).back();
+    return output_elements() * operand(1).back();
   }
   if (name == "aten::addbmm") {  // sums the products of a batch [b, n, m] x [b, m, p] into [n, p]
     const auto batch = operand(1);
-    return outputs() * batch.at(0) * batch.at(2);
+    return output_elements() * batch.at(0) * batch.at(2);
   }
   if (contains(name, "embedding_bag")) {
     const auto* weights = argument_of(node, "per_sample_weights");
