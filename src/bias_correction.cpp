@@ -3,20 +3,34 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <string>
 
 namespace distillery {
 
-void shift_class_bias(torch::nn::Sequential& model, int64_t class_index, double delta) {
-  torch::nn::LinearImpl* head = nullptr;
-  for (auto& layer : *model) {
-    if (auto* linear = layer.ptr()->as<torch::nn::Linear>()) head = linear;
-  }
-  TORCH_CHECK(head != nullptr && head->bias.defined(),
-              "shift_class_bias needs a model whose last Linear layer has a bias");
-  TORCH_CHECK(class_index >= 0 && class_index < head->bias.size(0), "class index ", class_index,
-              " is outside [0, ", head->bias.size(0), ")");
+void shift_class_bias(torch::nn::LinearImpl& head, int64_t class_index, double delta) {
+  TORCH_CHECK(head.bias.defined(), "shift_class_bias: the output layer has no bias");
+  const auto outputs = head.bias.size(0);
+  TORCH_CHECK(class_index >= 0 && class_index < outputs, "shift_class_bias: class index ",
+              class_index, " is outside [0, ", outputs, ") (the output layer's out_features)");
   torch::NoGradGuard no_grad;
-  head->bias[class_index].add_(delta);
+  head.bias[class_index].add_(delta);
+}
+
+void shift_class_bias(const Model& model, int64_t class_index, double delta) {
+  std::string head_name;
+  torch::nn::LinearImpl* head = nullptr;
+  for (const auto& item : model.module().named_modules()) {
+    if (auto* linear = item.value()->as<torch::nn::Linear>()) {
+      head = linear;
+      head_name = item.key();
+    }
+  }
+  TORCH_CHECK(head != nullptr, "shift_class_bias: the model has no torch::nn::Linear with a bias; "
+              "pass its output layer explicitly");
+  TORCH_CHECK(head->bias.defined(), "shift_class_bias: the model's last torch::nn::Linear (",
+              head_name.empty() ? "the model itself" : "'" + head_name + "'",
+              ") has no bias; pass its output layer explicitly");
+  shift_class_bias(*head, class_index, delta);
 }
 
 BiasShift choose_bias_shift(const torch::Tensor& heldout_logits, const torch::Tensor& labels,

@@ -199,32 +199,6 @@ torch::nn::Sequential build_model(const nlohmann::json& spec, InputShape input,
   return factory(options, path, input, num_classes);
 }
 
-int64_t count_parameters(const torch::nn::Module& model) {
-  int64_t total = 0;
-  for (const auto& p : model.parameters()) total += p.numel();
-  return total;
-}
-
-int64_t count_multiply_adds(torch::nn::Sequential& model, InputShape input) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
-  int64_t total = 0;
-  auto x = torch::zeros({1, input.channels, input.height, input.width});
-  for (auto& layer : *model) {
-    auto y = layer.forward(x);
-    if (auto* linear = layer.ptr()->as<torch::nn::Linear>()) {
-      total += linear->weight.numel();
-    } else if (auto* conv = layer.ptr()->as<torch::nn::Conv2d>()) {
-      // Each output element: (in_channels / groups) * kh * kw multiply-adds.
-      total += y.numel() / y.size(1) * conv->weight.numel();
-    }
-    x = y;
-  }
-  model->train(was_training);
-  return total;
-}
-
 void save_model(const std::string& path, torch::nn::Sequential& model, const nlohmann::json& spec,
                 InputShape input, int64_t num_classes, const ModelInfo& info,
                 const nlohmann::json& metadata) {

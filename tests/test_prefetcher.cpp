@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
 #include "distillery/data/prefetcher.h"
 #include "test_util.h"
 
@@ -127,13 +131,39 @@ TEST(RowPrefetcher, MisuseIsRefusedWithTheRule) {
             "RowPrefetcher: rows must have a dimension");
 }
 
+#if defined(__linux__)
+// Threads of this process, as the kernel lists them.
+int64_t thread_count() {
+  int64_t count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    (void)entry;
+    ++count;
+  }
+  return count;
+}
+#endif
+
 TEST(RowPrefetcher, DestroyedWithARequestInFlight) {
   const auto rows = torch::randn({1000, 64});
+#if defined(__linux__)
+  const int64_t threads_before = thread_count();
+#endif
   for (int i = 0; i < 20; ++i) {
     dd::RowPrefetcher prefetch(rows);
     prefetch.request(torch::randint(1000, {256}, torch::kInt64));
+    EXPECT_EQ(rows.use_count(), 2);  // the prefetcher holds the rows
   }  // the destructor waits for the gather and stops the thread
-  SUCCEED();
+  EXPECT_EQ(rows.use_count(), 1);  // every prefetcher let go of them
+#if defined(__linux__)
+  // Every background thread was stopped and joined: the count comes back to what it was (a
+  // joined thread may stay listed for a moment while the kernel finishes its exit).
+  int64_t threads_after = thread_count();
+  for (int wait = 0; wait < 100 && threads_after != threads_before; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    threads_after = thread_count();
+  }
+  EXPECT_EQ(threads_after, threads_before);
+#endif
 }
 
 }  // namespace

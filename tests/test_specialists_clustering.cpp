@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
 
 #include "distillery/specialists/clustering.h"
 #include "distillery/trainer.h"
@@ -73,6 +74,29 @@ torch::Tensor planted_predictions(const ds::ClassSubsets& groups, int64_t classe
     for (std::size_t j = 0; j < group.size(); ++j) p[i][group[j]] += share[static_cast<int64_t>(j)];
   }
   return p;
+}
+
+TEST(KMeans, LeavesOpenCVsGlobalGeneratorAsTheCallerHadIt) {
+  torch::manual_seed(3);
+  const auto points =
+      torch::cat({torch::randn({20, 2}) * 0.5 + 2.0, torch::randn({20, 2}) * 0.5 - 2.0});
+  const auto options = ds::ClusteringOptions().clusters(2).restarts(2).seed(7);
+  cv::theRNG().state = 0x1234567890abcdefULL;
+  const auto first = ds::kmeans(points, options);
+  EXPECT_EQ(cv::theRNG().state, 0x1234567890abcdefULL);
+  // The caller's next draw is the one it would have had without k-means.
+  cv::RNG reference(0x1234567890abcdefULL);
+  EXPECT_EQ(static_cast<unsigned>(cv::theRNG()), static_cast<unsigned>(reference));
+  // Whatever the caller's generator holds, the same seed gives the same clusters.
+  cv::theRNG().state = 42;
+  EXPECT_TRUE(torch::equal(ds::kmeans(points, options).assignments, first.assignments));
+  EXPECT_EQ(cv::theRNG().state, 42u);
+  const auto p = planted_predictions({{0, 3, 5}, {1, 2, 8, 9}, {4, 6, 7}}, 10, 300, 4);
+  const auto clustering = ds::ClusteringOptions().clusters(3).seed(9);
+  const auto subsets = ds::find_class_subsets(p, clustering);
+  cv::theRNG().state = 7;
+  EXPECT_EQ(ds::find_class_subsets(p, clustering), subsets);
+  EXPECT_EQ(cv::theRNG().state, 7u);
 }
 
 TEST(FindClassSubsets, RecoversExactlyThePlantedConfusableGroups) {

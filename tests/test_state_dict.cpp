@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -248,6 +249,93 @@ TEST(StateDict, WrongShapeNamesTheKey) {
     EXPECT_EQ(std::string(e.what()), fixture("state_dict_module_prefix.pt") +
                                          ": 1.bias has shape [8] in the file but [9] in the model");
   }
+}
+
+// A nested module of one's own, with buffers (BatchNorm's running statistics and count).
+struct BlockImpl : torch::nn::Module {
+  explicit BlockImpl(int64_t channels)
+      : conv(register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, channels, 3)))),
+        norm(register_module("norm", torch::nn::BatchNorm2d(channels))) {}
+  torch::Tensor forward(const torch::Tensor& x) { return torch::relu(norm(conv(x))); }
+  torch::nn::Conv2d conv;
+  torch::nn::BatchNorm2d norm;
+};
+TORCH_MODULE(Block);
+
+struct NestedNetImpl : torch::nn::Module {
+  explicit NestedNetImpl(int64_t channels = 2)
+      : block(register_module("block", Block(channels))),
+        head(register_module("head", torch::nn::Linear(channels * 2 * 2, 3))) {
+    scale = register_parameter("scale", torch::ones({1}));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return head(block(x).flatten(1)) * scale; }
+  Block block;
+  torch::nn::Linear head;
+  torch::Tensor scale;
+};
+TORCH_MODULE(NestedNet);
+
+TEST(SaveStateDict, NestedModuleRoundTripsByName) {
+  distillery::test::TempDir dir;
+  torch::manual_seed(1);
+  NestedNet net;
+  net->train();
+  net->forward(torch::randn({5, 1, 4, 4}));  // moves the running statistics and the count
+  distillery::save_state_dict(dir.file("net.pt"), *net);
+  const auto saved = distillery::read_state_dict(dir.file("net.pt"));
+  std::vector<std::string> names;
+  for (const auto& item : saved) names.push_back(item.first);
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "block.conv.bias", "block.conv.weight", "block.norm.bias",
+                       "block.norm.num_batches_tracked", "block.norm.running_mean",
+                       "block.norm.running_var", "block.norm.weight", "head.bias", "head.weight",
+                       "scale"}));  // std::map order
+  EXPECT_EQ(saved.at("block.norm.num_batches_tracked").scalar_type(), torch::kInt64);
+  EXPECT_EQ(saved.at("block.norm.num_batches_tracked").item<int64_t>(), 1);
+  torch::manual_seed(2);
+  NestedNet other;  // other initial values
+  distillery::load_state_dict(*other, dir.file("net.pt"));
+  const auto theirs = other->named_parameters(), ours = net->named_parameters();
+  for (const auto& item : ours) {
+    EXPECT_TRUE(torch::equal(theirs[item.key()], item.value())) << item.key();
+  }
+  for (const auto& item : net->named_buffers()) {
+    EXPECT_TRUE(torch::equal(other->named_buffers()[item.key()], item.value())) << item.key();
+  }
+  net->eval();
+  other->eval();
+  const auto x = torch::randn({2, 1, 4, 4});
+  EXPECT_TRUE(torch::equal(other->forward(x), net->forward(x)));
+}
+
+TEST(SaveStateDict, LoadingIntoAnotherShapeIsRefusedByName) {
+  distillery::test::TempDir dir;
+  NestedNet net(2);
+  distillery::save_state_dict(dir.file("net.pt"), *net);
+  NestedNet wider(3);
+  EXPECT_EQ(runtime_error_of([&] { distillery::load_state_dict(*wider, dir.file("net.pt")); }),
+            dir.file("net.pt") +
+                ": block.conv.bias has shape [2] in the file but [3] in the model");
+  auto mlp = tiny_mlp();
+  EXPECT_EQ(runtime_error_of([&] { distillery::load_state_dict(*mlp, dir.file("net.pt")); }),
+            dir.file("net.pt") + ": state dict does not match the model: missing keys [1.bias, "
+                                 "1.weight, 3.bias, 3.weight], unexpected keys [block.conv.bias, "
+                                 "block.conv.weight, block.norm.bias, "
+                                 "block.norm.num_batches_tracked, block.norm.running_mean, "
+                                 "block.norm.running_var, block.norm.weight, head.bias, "
+                                 "head.weight, scale]");
+}
+
+TEST(SaveStateDict, AFailedWriteNamesThePathAndLeavesNoFile) {
+  distillery::test::TempDir dir;
+  distillery::test::write_bytes(dir.file("taken"), {1});
+  NestedNet net;
+  // A regular file where a directory is needed.
+  const auto message =
+      runtime_error_of([&] { distillery::save_state_dict(dir.file("taken/net.pt"), *net); });
+  EXPECT_EQ(message, "cannot create directory " + dir.file("taken") + " for " +
+                         dir.file("taken/net.pt") + ": Not a directory");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("taken/net.pt")));
 }
 
 }  // namespace

@@ -6,18 +6,35 @@
 /// ("if the bias for the 3 is increased by 3.5 the distilled model makes 109 errors of which
 /// 14 are on 3s").
 
-#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
 #include <cstdint>
 #include <vector>
 
+#include "distillery/model.h"
+
 namespace distillery {
 
-/// Adds `delta` to the output bias of class `class_index` in the last Linear layer of `model`.
-/// Throws c10::Error if the model has no Linear layer with a bias, or the class index is
-/// outside [0, outputs).
-void shift_class_bias(torch::nn::Sequential& model, int64_t class_index, double delta);
+/// Adds `delta` (logit units) to the output bias of class `class_index` in the output layer of
+/// `model`, taken to be its last `torch::nn::Linear`: the last one in `named_modules()` order
+/// (the module itself first, then its submodules depth first in the order they were
+/// registered). The zoo's MLP and ConvNet, a Sequential ending in a Linear, and the usual
+/// classifier that registers its head after its body (`fc`, `classifier`, `head`, nested or
+/// not) all satisfy this rule; for a model that registers another Linear after its output
+/// layer, pass the output layer to the overload below.
+/// Example: `shift_class_bias(student, 3, 3.5);` (Hinton et al. 2015, §3, the omitted 3s).
+/// Throws c10::Error "shift_class_bias: the model has no torch::nn::Linear with a bias; pass
+/// its output layer explicitly" when it has no Linear; a c10::Error naming the layer when its
+/// last Linear has no bias; and as the overload below for a bad class index.
+void shift_class_bias(const Model& model, int64_t class_index, double delta);
+
+/// Adds `delta` to `head.bias[class_index]`, for an output layer given explicitly (e.g.
+/// `shift_class_bias(*net->classifier, k, delta)`). The change is made without autograd.
+/// Throws c10::Error "shift_class_bias: the output layer has no bias" when it was built with
+/// `bias(false)`, and "shift_class_bias: class index <k> is outside [0, <out_features>) (the
+/// output layer's out_features)".
+void shift_class_bias(torch::nn::LinearImpl& head, int64_t class_index, double delta);
 
 /// The chosen shift and what it does on the held-out set.
 struct BiasShift {

@@ -1,7 +1,7 @@
 #pragma once
 /// @file models.h
-/// The model zoo: classifiers built by name from JSON, their size (parameters) and cost
-/// (multiply-adds per image), and saving / loading them together with their architecture.
+/// The model zoo: classifiers built by name from JSON, and saving / loading them together with
+/// their architecture. Their size and cost are counted in model_size.h (included here).
 /// Every model is a `torch::nn::Sequential` mapping `[B, C_in, H, W]` float32 images to
 /// `[B, classes]` logits.
 
@@ -16,15 +16,9 @@
 #include <vector>
 
 #include "distillery/data/dataset.h"
+#include "distillery/model_size.h"  // InputShape; count_parameters, count_multiply_adds
 
 namespace distillery {
-
-/// Shape of one input image, `[channels, height, width]` (1 x 28 x 28 for MNIST).
-struct InputShape {
-  int64_t channels = 1;
-  int64_t height = 28;
-  int64_t width = 28;
-};
 
 /// Multi-layer perceptron: flatten, then `hidden.size()` Linear + ReLU (+ Dropout) layers,
 /// then a Linear head. The small nets of Hinton et al. 2015, §3, are MLPs.
@@ -95,16 +89,6 @@ std::vector<std::string> list_models();
 /// ones), a key is unknown, or a value has the wrong type; c10::Error on invalid values.
 torch::nn::Sequential build_model(const nlohmann::json& spec, InputShape input,
                                   int64_t num_classes, const std::string& path = "model");
-
-/// Number of parameter scalars (frozen ones included; buffers such as BatchNorm running
-/// statistics excluded).
-int64_t count_parameters(const torch::nn::Module& model);
-
-/// Multiply-adds of one forward pass for one image, counted analytically over the
-/// Sequential's Linear and Conv2d layers (each output element of a convolution costs
-/// in_channels / groups * kernel area multiply-adds). Element-wise layers count as 0.
-/// Throws c10::Error if the model cannot run on an image of shape `input`.
-int64_t count_multiply_adds(torch::nn::Sequential& model, InputShape input);
 
 /// What a model was trained on, stored in its file by `save_model` so that it can be evaluated
 /// on data prepared the same way (the data set, its classes, the input normalisation).

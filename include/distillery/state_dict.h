@@ -1,6 +1,7 @@
 #pragma once
 /// @file state_dict.h
-/// PyTorch state dicts as Python saves them, read without running any pickled code:
+/// PyTorch state dicts as Python saves them, read without running any pickled code, and any
+/// module's weights saved in the same form (`save_state_dict`). Read:
 ///
 ///     torch.save(model.state_dict(), "teacher.pt")                       # the usual recipe
 ///     torch.save({"state_dict": model.state_dict(), "epoch": 3, ...}, p)  # a training checkpoint
@@ -58,5 +59,19 @@ std::map<std::string, torch::Tensor> read_state_dict(const std::string& path,
 /// dtypes). On error `model` is unchanged.
 void load_state_dict(torch::nn::Module& model, const std::string& path,
                      const std::string& key = "");
+
+/// Saves the parameters and buffers of any module by name, as Python's
+/// `torch.save(model.state_dict(), path)` does: a dict from the dotted names of
+/// `named_parameters()` and `named_buffers()` ("stem.weight", "first.norm.running_mean"; each
+/// module's parameters, then its buffers, module after module in `named_modules()` order) to
+/// CPU tensors with no autograd history. The file is in the zip format of `torch.save`, so
+/// Python reads it with `torch.load(path)` (weights_only too) and `load_state_dict` reads it
+/// back into a module of the same shape. Undefined buffers (BatchNorm without running
+/// statistics) are left out, as PyTorch leaves out None buffers. The archive is serialised in
+/// memory and written with `write_file_atomic`, so a failed write leaves `path` as it was.
+/// Example: `save_state_dict("student.pt", *net); load_state_dict(*other, "student.pt");`
+/// Throws std::runtime_error naming the path, as `write_file_atomic` does ("cannot write
+/// <path>: <reason>", "cannot create directory <dir> for <path>: <reason>"), on I/O failure.
+void save_state_dict(const std::string& path, const torch::nn::Module& module);
 
 }  // namespace distillery

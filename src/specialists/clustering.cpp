@@ -12,6 +12,24 @@
 #include "distillery/io.h"
 
 namespace distillery::specialists {
+namespace {
+
+// Sets the calling thread's OpenCV generator (cv::theRNG()) to `state` and restores the
+// caller's state on destruction, so that k-means leaves no trace in OpenCV's global state.
+class SeededOpenCVGenerator {
+ public:
+  explicit SeededOpenCVGenerator(uint64_t state) : saved_(cv::theRNG().state) {
+    cv::theRNG().state = state;
+  }
+  ~SeededOpenCVGenerator() { cv::theRNG().state = saved_; }
+  SeededOpenCVGenerator(const SeededOpenCVGenerator&) = delete;
+  SeededOpenCVGenerator& operator=(const SeededOpenCVGenerator&) = delete;
+
+ private:
+  uint64_t saved_;
+};
+
+}  // namespace
 
 torch::Tensor prediction_covariance(const torch::Tensor& probabilities) {
   TORCH_CHECK(probabilities.dim() == 2 && probabilities.is_floating_point(),
@@ -52,8 +70,10 @@ KMeansResult kmeans(const torch::Tensor& points, const ClusteringOptions& option
   const cv::Mat data(static_cast<int>(x32.size(0)), static_cast<int>(x32.size(1)), CV_32F,
                      const_cast<float*>(x32.data_ptr<float>()));
   cv::Mat labels, centers;
-  // OpenCV draws the k-means++ starts from the calling thread's generator.
-  cv::theRNG().state = options.seed() * 6364136223846793005ULL + 1442695040888963407ULL;
+  // OpenCV draws the k-means++ starts from the calling thread's generator: seeded here for
+  // this call, and given back to the caller as it was.
+  const SeededOpenCVGenerator generator(options.seed() * 6364136223846793005ULL +
+                                        1442695040888963407ULL);
   const double compactness = cv::kmeans(
       data, static_cast<int>(options.clusters()), labels,
       cv::TermCriteria(cv::TermCriteria::COUNT + cv::TermCriteria::EPS,
