@@ -139,17 +139,16 @@ Teacher load_torchscript_teacher(const std::string& path) {
     *module = torch::jit::load(path);
   } catch (const c10::Error& e) {
     if (detect_model_file_kind(path) == ModelFileKind::kPickle) {
-      throw std::runtime_error(path + ": this is a PyTorch state dict or other torch.save file, "
-                               "not TorchScript; give it as \"weights\" together with "
-                               "\"model\" (its architecture), not as \"torchscript\"");
+      throw ModelFileKindError(path + ": this is a PyTorch state dict or other torch.save file, "
+                               "not TorchScript", ModelFileKind::kPickle);
     }
     throw std::runtime_error(path + ": cannot load TorchScript teacher: " +
                              e.what_without_backtrace());
   }
   if (!module->find_method("forward")) {
     if (detect_model_file_kind(path) == ModelFileKind::kDistilleryModel) {
-      throw std::runtime_error(path + ": this is a model file written by distillery, not "
-                               "TorchScript; give it as \"checkpoint\", not as \"torchscript\"");
+      throw ModelFileKindError(path + ": this is a model file written by distillery, not "
+                               "TorchScript", ModelFileKind::kDistilleryModel);
     }
     throw std::runtime_error(path + ": the TorchScript module has no forward method; save a "
                              "module whose forward maps images [B, C, H, W] to logits [B, C]");

@@ -1,4 +1,4 @@
-#include "distillery/config.h"
+#include "distillery/app/config.h"
 
 #include <torch/torch.h>
 
@@ -9,7 +9,7 @@
 
 #include "config_readers.h"
 #include "distillery/io.h"
-#include "distillery/models.h"
+#include "distillery/app/model_specs.h"
 
 namespace distillery {
 namespace detail {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "config_readers.h"
+#include "distillery/app/specialists/class_subsets.h"
 
 namespace distillery::detail {
 namespace {

@@ -1,4 +1,4 @@
-#include "distillery/experiment.h"
+#include "distillery/app/experiment.h"
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -11,7 +11,7 @@
 #include "distillery/callbacks.h"
 #include "distillery/fingerprint.h"
 #include "distillery/io.h"
-#include "distillery/models.h"
+#include "distillery/app/model_specs.h"
 #include "distillery/output_dir.h"
 #include "distillery/soft_targets.h"
 #include "distillery/teacher.h"
@@ -35,6 +35,9 @@ using detail::require_distillation;
 using detail::teacher_files;
 
 
+// What the core's StaleSoftTargetsError leaves to the program to say.
+constexpr const char* kRecompute = "; recompute it with `distillery soft-targets`";
+
 // Reads a file of stored soft targets given by path (distillation.soft_targets) and checks it
 // against the transfer set, before anything trains; nullopt for "auto" and "online".
 std::optional<SoftTargets> preload_soft_targets(const ExperimentConfig& c,
@@ -54,6 +57,8 @@ std::optional<SoftTargets> preload_soft_targets(const ExperimentConfig& c,
     check_soft_targets(stored, setting, stored.teacher_fingerprint,
                        fingerprint_transfer_set(transfer));
     return stored;
+  } catch (const StaleSoftTargetsError& e) {
+    throw std::runtime_error(std::string("distillation.soft_targets: ") + e.what() + kRecompute);
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string("distillation.soft_targets: ") + e.what());
   }
@@ -79,8 +84,8 @@ std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teache
   if (preloaded) {
     try {
       check_soft_targets(*preloaded, setting, teacher_fp, transfer_fp);
-    } catch (const std::runtime_error& e) {
-      throw std::runtime_error(std::string("distillation.soft_targets: ") + e.what());
+    } catch (const StaleSoftTargetsError& e) {
+      throw std::runtime_error(std::string("distillation.soft_targets: ") + e.what() + kRecompute);
     }
     spdlog::info("soft targets: read {}", setting);
     return preloaded;
@@ -148,8 +153,8 @@ ModelReport train_scratch_student(const ExperimentConfig& c, const ExperimentDat
   spdlog::info("student: {} ({} parameters)", c.student.model.dump(), count_parameters(*scratch));
   const auto run = train_supervised(scratch, d.transfer, d.test, c.student.training,
                                     "student_scratch", callbacks);
-  save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, d.train.num_classes,
-             model_info_of(d.train));
+  save_model(out.path("student_scratch.pt"), scratch,
+             model_record(c.student.model, input, d.train.num_classes, model_info_of(d.train)));
   return report_for(scratch, d.test, c.student.training, run.train_seconds);
 }
 
@@ -292,16 +297,16 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
                              c.distillation.loss, "student_distilled", callbacks);
   result.student_distilled =
       report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
-  save_model(out.path("student_distilled.pt"), distilled, c.student.model, shape_of(d.train),
-             d.train.num_classes, model_info_of(d.train));
+  const auto student_record = model_record(c.student.model, shape_of(d.train),
+                                           d.train.num_classes, model_info_of(d.train));
+  save_model(out.path("student_distilled.pt"), distilled, student_record);
 
   // 4. §3: raise the bias of each omitted class by the shift that is best on held-out data.
   if (!c.data.omit_classes.empty()) {
     correct_omitted_classes(c, d, distilled, result);
     result.student_distilled_corrected =
         report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
-    save_model(out.path("student_distilled_corrected.pt"), distilled, c.student.model,
-               shape_of(d.train), d.train.num_classes, model_info_of(d.train));
+    save_model(out.path("student_distilled_corrected.pt"), distilled, student_record);
   }
   write_file_atomic(out.path("results.json"),
                     results_json(c, result, transfer.labeled()).dump(2) + "\n");
@@ -337,8 +342,8 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
   const auto& train_set = teacher ? d.train : d.transfer;
   const auto run = train_supervised(net, train_set, d.test, training, which,
                                     with_metrics_file(out.path("metrics.jsonl"), user_callbacks));
-  save_model(out.path(which + ".pt"), net, spec, input, d.train.num_classes,
-             model_info_of(d.train));
+  save_model(out.path(which + ".pt"), net,
+             model_record(spec, input, d.train.num_classes, model_info_of(d.train)));
   auto report = report_for(net, d.test, training, run.train_seconds);
   out.commit();
   return report;

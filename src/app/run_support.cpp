@@ -12,7 +12,7 @@
 #include "config_readers.h"
 #include "distillery/callbacks.h"
 #include "distillery/fingerprint.h"
-#include "distillery/models.h"
+#include "distillery/app/model_specs.h"
 #include "distillery/state_dict.h"
 
 namespace distillery::detail {

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "distillery/experiment.h"
+#include "distillery/app/experiment.h"
 #include "distillery/fingerprint.h"
 #include "distillery/output_dir.h"
 #include "distillery/soft_targets.h"

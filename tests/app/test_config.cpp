@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "distillery/config.h"
+#include "distillery/app/config.h"
 
 namespace {
 

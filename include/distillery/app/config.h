@@ -1,4 +1,7 @@
 #pragma once
+#ifdef DISTILLERY_CORE_ONLY
+#error "distillery/app/config.h belongs to the application layer (distillery::app); the core must not include it"
+#endif
 /// @file config.h
 /// The JSON experiment schema. One file describes a whole experiment: data, teacher, student,
 /// distillation objective and training settings. Unknown keys and wrong types are errors that
@@ -77,7 +80,7 @@
 #include <vector>
 
 #include "distillery/data/dataset.h"
-#include "distillery/json_fields.h"
+#include "distillery/app/json_fields.h"
 #include "distillery/losses.h"
 #include "distillery/specialists/clustering.h"
 #include "distillery/specialists/inference.h"

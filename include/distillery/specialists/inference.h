@@ -15,7 +15,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "distillery/model.h"
 #include "distillery/specialists/clustering.h"
+#include "distillery/specialists/specialist.h"
 
 namespace distillery::specialists {
 
@@ -89,5 +91,16 @@ Combination combine_specialists(const torch::Tensor& generalist_log_probabilitie
                                 const std::vector<torch::Tensor>& specialist_log_probabilities,
                                 const ClassSubsets& subsets,
                                 const CombineOptions& options = CombineOptions());
+
+/// The combined prediction for `images` (`[N, ...]`): the generalist's and each specialist's
+/// log_softmax, computed in batches of `batch_size` on `device` without autograd (the models are
+/// put in eval mode), then `combine_specialists` over all N at once. `specialists[m].classes`
+/// are the subsets.
+/// Throws c10::Error as `combine_specialists`, or if a model's outputs do not fit.
+Combination predict_with_specialists(const Model& generalist,
+                                     const std::vector<Specialist>& specialists,
+                                     const torch::Tensor& images, const CombineOptions& options,
+                                     int64_t batch_size = 1000,
+                                     torch::Device device = torch::kCPU);
 
 }  // namespace distillery::specialists
