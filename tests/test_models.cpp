@@ -229,14 +229,16 @@ TEST(ModelFiles, DataRecordThatDoesNotFitTheModelIsRefused) {
   distillery::ModelInfo info;
   info.class_names = {"a", "b", "c"};
   EXPECT_EQ(distillery::test::error_of_type<c10::Error>([&] {
-              distillery::save_model(dir.file("m.pt"), model, record_of(kSmallMlpSpec, {}, 10, info));
+              distillery::save_model(dir.file("m.pt"), model,
+                                     record_of(kSmallMlpSpec, {}, 10, info));
             }),
             "3 class names for 10 classes");
   info.class_names.clear();
   info.mean = {0.1, 0.1};
   info.std = {0.3, 0.3};
   EXPECT_EQ(distillery::test::error_of_type<c10::Error>([&] {
-              distillery::save_model(dir.file("m.pt"), model, record_of(kSmallMlpSpec, {}, 10, info));
+              distillery::save_model(dir.file("m.pt"), model,
+                                     record_of(kSmallMlpSpec, {}, 10, info));
             }),
             "a normalisation of 2 means and 2 standard deviations for 1 input channel(s)");
   EXPECT_FALSE(std::filesystem::exists(dir.file("m.pt")));

@@ -1,6 +1,6 @@
 #pragma once
 #ifdef DISTILLERY_CORE_ONLY
-#error "src/app/config_readers.h belongs to the application layer (distillery::app); the core must not include it"
+#error "an application-layer header (distillery::app): the core must not include it"
 #endif
 // Internal: the readers and writers of config sections that src/config.cpp and
 // src/config_specialists.cpp share. Not installed; not part of the public API.

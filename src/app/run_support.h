@@ -1,6 +1,6 @@
 #pragma once
 #ifdef DISTILLERY_CORE_ONLY
-#error "src/app/run_support.h belongs to the application layer (distillery::app); the core must not include it"
+#error "an application-layer header (distillery::app): the core must not include it"
 #endif
 // Internal: what the experiment drivers (experiment.cpp, specialists/pipeline.cpp) share:
 // staged outputs, building a teacher or generalist from its config, and model reports.

@@ -131,9 +131,10 @@ TEST(ModelSpecs, SpecsMapOntoTheOptionsStructs) {
        {"dropout", 0.0}, {"batch_norm", false}},
       {1, 8, 8}, 2);
   torch::manual_seed(5);
-  auto from_options = distillery::make_convnet(
-      distillery::ConvNetOptions().channels({3}).kernel_size(5).hidden({7}).dropout(0).batch_norm(false),
-      {1, 8, 8}, 2);
+  const auto options =
+      distillery::ConvNetOptions().channels({3}).kernel_size(5).hidden({7}).dropout(0);
+  auto from_options =
+      distillery::make_convnet(distillery::ConvNetOptions(options).batch_norm(false), {1, 8, 8}, 2);
   const auto a = from_spec->named_parameters(), b = from_options->named_parameters();
   ASSERT_EQ(a.size(), b.size());
   for (const auto& item : a) EXPECT_TRUE(torch::equal(item.value(), b[item.key()])) << item.key();

@@ -1,6 +1,6 @@
 #pragma once
 #ifdef DISTILLERY_CORE_ONLY
-#error "distillery/app/config.h belongs to the application layer (distillery::app); the core must not include it"
+#error "an application-layer header (distillery::app): the core must not include it"
 #endif
 /// @file config.h
 /// The JSON experiment schema. One file describes a whole experiment: data, teacher, student,

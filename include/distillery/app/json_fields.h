@@ -1,6 +1,6 @@
 #pragma once
 #ifdef DISTILLERY_CORE_ONLY
-#error "distillery/app/json_fields.h belongs to the application layer (distillery::app); the core must not include it"
+#error "an application-layer header (distillery::app): the core must not include it"
 #endif
 /// @file json_fields.h
 /// Strict reading of JSON objects into options structs: every key is either read or reported

@@ -1,6 +1,6 @@
 #pragma once
 #ifdef DISTILLERY_CORE_ONLY
-#error "distillery/app/model_specs.h belongs to the application layer (distillery::app); the core must not include it"
+#error "an application-layer header (distillery::app): the core must not include it"
 #endif
 /// @file app/model_specs.h
 /// The model registry of the application layer: zoo models built by name from a JSON spec such

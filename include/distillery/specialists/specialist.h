@@ -77,7 +77,8 @@ TORCH_MODULE(DustbinReduction);
 struct Specialist {
   /// `[B, ...]` images to `[B, |S| + 1]` logits (the last output is the dustbin): `network`
   /// followed by `reduction`, sharing their parameters. When `network` is a Sequential its
-  /// layers come first, one by one; any other network is one module ("network") of it.
+  /// layers come first, one by one; any other network is one module ("network") of it. (A
+  /// Sequential converts to a Model wherever one is taken.)
   torch::nn::Sequential model;
   /// The generalist-shaped network, `[B, ...]` images to `[B, C]` logits.
   Model network;
@@ -99,10 +100,10 @@ struct Specialist {
 /// A new specialist for `subset`, initialised from `generalist` (Hinton et al. 2015, §5): a
 /// network built by `make_network` (the generalist's architecture with C = `num_classes`
 /// outputs) into which every weight and buffer of the generalist is copied by name, followed
-/// by a DustbinReduction, on the generalist's device. The head's rows for S are thus the generalist's, and the
-/// dustbin logit is the logsumexp of the generalist's rows for the other classes, so a new
-/// specialist predicts exactly the generalist's distribution reduced to S + dustbin, and
-/// training specialises it from there. (A linear dustbin row can only approximate that
+/// by a DustbinReduction, on the generalist's device. The head's rows for S are thus the
+/// generalist's, and the dustbin logit is the logsumexp of the generalist's rows for the other
+/// classes, so a new specialist predicts exactly the generalist's distribution reduced to S +
+/// dustbin, and training specialises it from there. (A linear dustbin row can only approximate that
 /// logsumexp: started as the mean of the other rows plus log(C - |S|), the T-shirt/shirt
 /// specialist of Fashion-MNIST began with 551 test errors on its task where the generalist
 /// makes 510; see README, "Specialists".)

@@ -1,6 +1,6 @@
 #pragma once
 #ifdef DISTILLERY_CORE_ONLY
-#error "distillery/app/specialists/class_subsets.h belongs to the application layer (distillery::app); the core must not include it"
+#error "an application-layer header (distillery::app): the core must not include it"
 #endif
 /// @file app/specialists/class_subsets.h
 /// Class subsets given in a config ("specialists.subsets", Hinton et al. 2015, §5) as JSON

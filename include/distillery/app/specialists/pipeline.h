@@ -1,6 +1,6 @@
 #pragma once
 #ifdef DISTILLERY_CORE_ONLY
-#error "distillery/app/specialists/pipeline.h belongs to the application layer (distillery::app); the core must not include it"
+#error "an application-layer header (distillery::app): the core must not include it"
 #endif
 /// @file specialists/pipeline.h
 /// The whole §5 experiment as `distillery specialists` runs it (Hinton et al. 2015, §5):
