@@ -18,8 +18,9 @@
 #include <thread>
 #include <vector>
 
-#include "distillery/config.h"
-#include "distillery/experiment.h"
+#include "distillery/app/config.h"
+#include "distillery/app/experiment.h"
+#include "distillery/app/model_specs.h"
 #include "distillery/models.h"
 #include "distillery/soft_targets.h"
 #include "distillery/trainer.h"

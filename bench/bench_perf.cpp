@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "distillery/data/dataset.h"
+#include "distillery/app/model_specs.h"
 #include "distillery/models.h"
 #include "distillery/soft_targets.h"
 #include "distillery/teacher.h"

@@ -18,13 +18,7 @@
 #include <string>
 
 #include "custom_model.h"
-#include "distillery/data/dataset.h"
-#include "distillery/model_size.h"
-#include "distillery/runtime.h"
-#include "distillery/soft_targets.h"
-#include "distillery/state_dict.h"
-#include "distillery/teacher.h"
-#include "distillery/trainer.h"
+#include "distillery/distillery.h"
 
 namespace {
 

@@ -25,7 +25,6 @@
 #include "distillery/runtime.h"
 #include "distillery/specialists/clustering.h"
 #include "distillery/specialists/inference.h"
-#include "distillery/specialists/pipeline.h"
 #include "distillery/specialists/training.h"
 #include "distillery/trainer.h"
 
@@ -46,9 +45,12 @@ int main(int argc, char** argv) try {
   const auto heldout = all.slice(all.size() - heldout_count, heldout_count);
 
   // 2. The generalist.
-  const nlohmann::json spec = {{"architecture", "convnet"}, {"channels", {16, 32}}, {"hidden", {128}}};
+  const auto architecture = distillery::ConvNetOptions().channels({16, 32}).hidden({128});
+  const auto make_network = [&] {
+    return distillery::Model(distillery::make_convnet(architecture, distillery::InputShape{}, 10));
+  };
   torch::manual_seed(0);
-  auto generalist = distillery::build_model(spec, distillery::InputShape{}, 10);
+  auto generalist = distillery::make_convnet(architecture, distillery::InputShape{}, 10);
   distillery::train_supervised(
       generalist, train,
       distillery::TrainOptions().trainer(distillery::TrainerOptions().epochs(epochs).reseed(true))
@@ -72,14 +74,18 @@ int main(int argc, char** argv) try {
   }
 
   // 4. One specialist per subset, fine-tuned from the generalist on half-subset batches.
-  const auto train_logits = distillery::compute_logits(forward, train.images);
+  const ds::SpecialistData specialist_data{
+      train, distillery::compute_logits(forward, train.images), test};
+  const auto specialist_training =
+      distillery::TrainerOptions().epochs(std::max<int64_t>(1, epochs / 2)).learning_rate(5e-4)
+          .reseed(true);
+  const auto specialist_options = ds::SpecialistTrainingOptions()
+                                      .trainer(specialist_training)
+                                      .loss(distillery::KDLossOptions().temperature(2.0).alpha(0.5));
   std::vector<ds::Specialist> specialists;
   for (const auto& subset : subsets) {
-    auto run = ds::train_specialist(
-        generalist, spec, subset, train, train_logits, test,
-        distillery::TrainerOptions().epochs(std::max<int64_t>(1, epochs / 2)).learning_rate(5e-4)
-            .reseed(true),
-        distillery::KDLossOptions().temperature(2.0).alpha(0.5));
+    auto run = ds::train_specialist(generalist, make_network, subset, specialist_data,
+                                    specialist_options);
     specialists.push_back(run.specialist);
   }
 

@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 
 #include "distillery/io.h"
-#include "distillery/json_fields.h"
 
 namespace distillery {
 namespace {

@@ -2,8 +2,6 @@
 
 #include <c10/util/Exception.h>
 
-#include <stdexcept>
-
 #include "distillery/models.h"
 
 namespace distillery {
@@ -27,37 +25,6 @@ ModelInfo model_info_of(const data::Dataset& set) {
     const auto channels = static_cast<std::size_t>(set.images.size(1));
     info.mean.assign(channels, set.normalization->mean);
     info.std.assign(channels, set.normalization->std);
-  }
-  return info;
-}
-
-nlohmann::json to_json(const ModelInfo& info) {
-  nlohmann::json normalization = nullptr;
-  if (info.has_normalization()) normalization = {{"mean", info.mean}, {"std", info.std}};
-  return {{"dataset", info.dataset},
-          {"class_names", info.class_names},
-          {"normalization", normalization}};
-}
-
-ModelInfo model_info_from_json(const nlohmann::json& json, const std::string& path,
-                               InputShape input, int64_t num_classes) {
-  ModelInfo info;
-  if (json.is_null()) return info;
-  try {
-    info.dataset = json.at("dataset").get<std::string>();
-    info.class_names = json.at("class_names").get<std::vector<std::string>>();
-    const auto& normalization = json.at("normalization");
-    if (!normalization.is_null()) {
-      info.mean = normalization.at("mean").get<std::vector<double>>();
-      info.std = normalization.at("std").get<std::vector<double>>();
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(path + ": damaged model file: bad data record: " + e.what());
-  }
-  try {
-    check_model_info(info, input, num_classes);
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(path + ": damaged model file: bad data record: " + e.msg());
   }
   return info;
 }

@@ -113,8 +113,7 @@ SoftTargets load_soft_targets(const std::string& path) {
                                     "than the 72-byte header)");
   }
   if (get<uint32_t>(bytes, 68) != crc_of(bytes.data(), kHeaderChecked)) {
-    throw std::runtime_error(path + ": damaged (header checksum mismatch); recompute it with "
-                                    "`distillery soft-targets`");
+    throw StaleSoftTargetsError(path + ": damaged (header checksum mismatch)");
   }
   const auto version = get<uint32_t>(bytes, 8);
   if (version != kVersion || get<uint32_t>(bytes, 12) != kFloat32) {
@@ -134,8 +133,7 @@ SoftTargets load_soft_targets(const std::string& path) {
                              std::to_string(bytes.size() - kHeaderSize));
   }
   if (get<uint32_t>(bytes, 64) != crc_of(bytes.data() + kHeaderSize, expected)) {
-    throw std::runtime_error(path + ": damaged (payload checksum mismatch); recompute it with "
-                                    "`distillery soft-targets`");
+    throw StaleSoftTargetsError(path + ": damaged (payload checksum mismatch)");
   }
   SoftTargets out;
   out.member_logits = torch::empty({static_cast<int64_t>(members), static_cast<int64_t>(examples),
@@ -151,16 +149,14 @@ SoftTargets load_soft_targets(const std::string& path) {
 void check_soft_targets(const SoftTargets& targets, const std::string& path,
                         uint64_t teacher_fingerprint, uint64_t transfer_fingerprint) {
   if (targets.teacher_fingerprint != teacher_fingerprint) {
-    throw std::runtime_error(path + ": made with another teacher (fingerprint " +
-                             fingerprint_hex(targets.teacher_fingerprint) + ", expected " +
-                             fingerprint_hex(teacher_fingerprint) +
-                             "); recompute it with `distillery soft-targets`");
+    throw StaleSoftTargetsError(path + ": made with another teacher (fingerprint " +
+                                fingerprint_hex(targets.teacher_fingerprint) + ", expected " +
+                                fingerprint_hex(teacher_fingerprint) + ")");
   }
   if (targets.transfer_fingerprint != transfer_fingerprint) {
-    throw std::runtime_error(path + ": made for other data (transfer-set fingerprint " +
-                             fingerprint_hex(targets.transfer_fingerprint) + ", expected " +
-                             fingerprint_hex(transfer_fingerprint) +
-                             "); recompute it with `distillery soft-targets`");
+    throw StaleSoftTargetsError(path + ": made for other data (transfer-set fingerprint " +
+                                fingerprint_hex(targets.transfer_fingerprint) + ", expected " +
+                                fingerprint_hex(transfer_fingerprint) + ")");
   }
 }
 

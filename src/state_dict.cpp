@@ -246,7 +246,7 @@ size_t find_state_dict(const Pickle& pickle, const std::string& key, const std::
   throw std::runtime_error(path + ": no state dict found: the top-level dict has entries [" +
                            keys_of(pickle, root) + "], not all tensors, and no entry "
                            "\"state_dict\" or \"model\"; give the key of the entry that holds "
-                           "the weights (in a config: \"weights_key\")");
+                           "the weights (the key argument of load_state_dict)");
 }
 
 // The flat storage of a tensor, read once however many tensors share it.

@@ -39,16 +39,22 @@ torch::Tensor scripted_logits(torch::jit::Module& module, const torch::Tensor& i
 
 }  // namespace
 
-EnsembleMode parse_ensemble_mode(const std::string& name) {
-  if (name == "arithmetic") return EnsembleMode::kArithmetic;
-  if (name == "geometric") return EnsembleMode::kGeometric;
-  throw std::invalid_argument("ensemble mode must be \"arithmetic\" or \"geometric\", got \"" +
-                              name + "\"");
+const EnumNames<EnsembleMode>& ensemble_mode_names() {
+  static const EnumNames<EnsembleMode> names{
+      {{EnsembleMode::kArithmetic, "arithmetic"}, {EnsembleMode::kGeometric, "geometric"}}};
+  return names;
 }
 
-std::string to_string(EnsembleMode mode) {
-  return mode == EnsembleMode::kArithmetic ? "arithmetic" : "geometric";
+EnsembleMode parse_ensemble_mode(const std::string& name) {
+  const auto mode = ensemble_mode_names().find(name);
+  if (!mode) {
+    throw std::invalid_argument("ensemble mode must be " + ensemble_mode_names().choices() +
+                                ", got \"" + name + "\"");
+  }
+  return *mode;
 }
+
+std::string to_string(EnsembleMode mode) { return ensemble_mode_names().name(mode); }
 
 torch::Tensor combine_member_logits(const torch::Tensor& member_logits, EnsembleMode mode,
                                     double temperature) {
@@ -161,17 +167,16 @@ Teacher load_torchscript_teacher(const std::string& path) {
     *module = torch::jit::load(path);
   } catch (const c10::Error& e) {
     if (detect_model_file_kind(path) == ModelFileKind::kPickle) {
-      throw std::runtime_error(path + ": this is a PyTorch state dict or other torch.save file, "
-                               "not TorchScript; give it as \"weights\" together with "
-                               "\"model\" (its architecture), not as \"torchscript\"");
+      throw ModelFileKindError(path + ": this is a PyTorch state dict or other torch.save file, "
+                               "not TorchScript", ModelFileKind::kPickle);
     }
     throw std::runtime_error(path + ": cannot load TorchScript teacher: " +
                              e.what_without_backtrace());
   }
   if (!module->find_method("forward")) {
     if (detect_model_file_kind(path) == ModelFileKind::kDistilleryModel) {
-      throw std::runtime_error(path + ": this is a model file written by distillery, not "
-                               "TorchScript; give it as \"checkpoint\", not as \"torchscript\"");
+      throw ModelFileKindError(path + ": this is a model file written by distillery, not "
+                               "TorchScript", ModelFileKind::kDistilleryModel);
     }
     throw std::runtime_error(path + ": the TorchScript module has no forward method; save a "
                              "module whose forward maps images [B, C, H, W] to logits [B, C]");

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "cli_util.h"
-#include "distillery/config.h"
+#include "distillery/app/config.h"
 
 namespace fs = std::filesystem;
 using distillery::test::CliTest;
@@ -204,8 +204,10 @@ TEST_F(CliTest, SoftTargetsCommandWritesWhatRunThenReads) {
   write(dir.file("st.bin"), bytes);
   r = run_command(cli("run " + config), dir);
   EXPECT_EQ(r.exit_code, 1);
+  // The core says what is wrong with the file; the program adds which command recomputes it.
   EXPECT_NE(r.output.find("distillation.soft_targets: " + dir.file("st.bin") +
-                          ": damaged (payload checksum mismatch)"),
+                          ": damaged (payload checksum mismatch); recompute it with "
+                          "`distillery soft-targets`"),
             std::string::npos)
       << r.output;
 }

@@ -10,6 +10,7 @@
 
 #include "cli_util.h"
 #include "distillery/io.h"
+#include "distillery/app/model_specs.h"
 #include "distillery/models.h"
 
 namespace fs = std::filesystem;
@@ -77,8 +78,9 @@ TEST_F(CliChecksTest, ATeacherWithNanWeightsIsBlamedBeforeAnyStudentTrains) {
     net->parameters()[0][0][0] = std::numeric_limits<float>::quiet_NaN();
   }
   const auto teacher = dir.file("nan_teacher.pt");
-  distillery::save_model(teacher, net, {{"architecture", "mlp"}, {"hidden", {8}}}, {1, 28, 28},
-                         10, {});
+  distillery::save_model(teacher, net,
+                         distillery::model_record({{"architecture", "mlp"}, {"hidden", {8}}},
+                                                  {1, 28, 28}, 10));
   config["teacher"] = {{"checkpoint", teacher}};
   const auto r = cli("run " + config_path, config);
   EXPECT_EQ(r.exit_code, 1) << r.output;
@@ -128,6 +130,8 @@ TEST_F(CliChecksTest, SoftTargetsKeepsItsTeacherForRunToReuseUnderOtherThreads) 
   r = cli("run " + config_path, config);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find(stored + ": made with another teacher"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("); recompute it with `distillery soft-targets`"), std::string::npos)
+      << r.output;
 }
 
 TEST_F(CliChecksTest, VersionLogsOnStderrAndEmptyOverrides) {

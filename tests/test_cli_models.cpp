@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli_util.h"
+#include "distillery/app/model_specs.h"
 #include "distillery/models.h"
 #include "distillery/specialists/specialist.h"
 #include "model_files.h"
@@ -103,10 +104,13 @@ TEST_F(CliModelsTest, MnistModelIsEvaluatedWithTheNormalisationItWasTrainedWith)
 TEST_F(CliModelsTest, SpecialistFileIsRefused) {
   const nlohmann::json spec = {{"architecture", "mlp"}, {"hidden", {8}}};
   auto generalist = distillery::build_model(spec, {1, 28, 28}, 10);
-  auto specialist = distillery::specialists::make_specialist(generalist, spec, {1, 28, 28}, 10, {1, 4});
+  auto specialist = distillery::specialists::make_specialist(
+      generalist, [&] { return distillery::Model(distillery::build_model(spec, {1, 28, 28}, 10)); },
+      10, {1, 4});
   distillery::ModelInfo info;
   info.dataset = "fashion-mnist";
-  distillery::specialists::save_specialist(dir.file("specialist_0.pt"), specialist, info);
+  distillery::specialists::save_specialist(dir.file("specialist_0.pt"), specialist,
+                                           distillery::model_record(spec, {1, 28, 28}, 10, info));
   const auto e = run_command(cli("evaluate " + dir.file("specialist_0.pt") + " --data " + data_dir), dir);
   EXPECT_EQ(e.exit_code, 1);
   EXPECT_NE(e.output.find(dir.file("specialist_0.pt") +
@@ -171,8 +175,9 @@ TEST_F(CliModelsTest, TeacherFilesUnderTheWrongKeySayWhichKeyToUse) {
             std::string::npos)
       << r.output;
   auto net = distillery::build_model({{"architecture", "mlp"}, {"hidden", {4}}}, {1, 28, 28}, 10);
-  distillery::save_model(dir.file("m.pt"), net, {{"architecture", "mlp"}, {"hidden", {4}}},
-                         {1, 28, 28}, 10, {});
+  distillery::save_model(dir.file("m.pt"), net,
+                         distillery::model_record({{"architecture", "mlp"}, {"hidden", {4}}},
+                                                  {1, 28, 28}, 10));
   r = run_with_teacher({{"torchscript", dir.file("m.pt")}});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find(dir.file("m.pt") + ": this is a model file written by distillery, not "

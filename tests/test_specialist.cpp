@@ -21,8 +21,23 @@ std::string c10_error_of(const std::function<void()>& f) {
   return distillery::test::error_of_type<c10::Error>(f);
 }
 
-const nlohmann::json kSpec = {{"architecture", "mlp"}, {"hidden", {12}}};
+const auto kArchitecture = distillery::MLPOptions().hidden({12});
 const distillery::InputShape kInput{1, 4, 4};
+
+// A generalist of 6 classes, and the function that builds fresh networks of its architecture.
+torch::nn::Sequential mlp(int64_t classes) {
+  return distillery::make_mlp(kArchitecture, kInput, classes);
+}
+distillery::Model fresh_network() { return mlp(6); }
+
+// The record a specialist's file keeps of its network.
+distillery::ModelRecord network_record() {
+  distillery::ModelRecord record;
+  record.spec = R"({"architecture": "mlp", "hidden": [12]})";
+  record.input = kInput;
+  record.num_classes = 6;
+  return record;
+}
 
 TEST(DustbinLabels, ClassesOutsideTheSubsetMapToTheDustbin) {
   const auto map = ds::dustbin_label_map({2, 5, 7}, 10);
@@ -95,9 +110,9 @@ TEST(ReducedSoftTargets, SumTheOtherClassesIntoTheDustbin) {
 
 TEST(MakeSpecialist, StartsAsExactlyTheGeneralistReducedToTheSubsetAndDustbin) {
   torch::manual_seed(1);
-  auto generalist = distillery::build_model(kSpec, kInput, 6);
+  auto generalist = mlp(6);
   const std::vector<int64_t> subset = {3, 0};
-  auto s = ds::make_specialist(generalist, kSpec, kInput, 6, subset);
+  auto s = ds::make_specialist(generalist, fresh_network, 6, subset);
   EXPECT_EQ(s.classes, subset);
   EXPECT_EQ(s.num_classes, 6);
   torch::NoGradGuard no_grad;
@@ -126,24 +141,69 @@ TEST(MakeSpecialist, StartsAsExactlyTheGeneralistReducedToTheSubsetAndDustbin) {
   EXPECT_DOUBLE_EQ(s.dustbin_bias, 0.75);
 }
 
-TEST(MakeSpecialist, NeedsAGeneralistThatMatchesItsSpecAndClassCount) {
-  auto generalist = distillery::build_model(kSpec, kInput, 6);
-  EXPECT_EQ(c10_error_of([&] { ds::make_specialist(generalist, kSpec, kInput, 10, {1}); }),
-            "the generalist does not match its architecture spec at 3.weight (a generalist with "
-            "10 classes built from the spec is expected)");
-  EXPECT_EQ(c10_error_of([&] { ds::make_specialist(generalist, kSpec, kInput, 6, {1, 9}); }),
+TEST(MakeSpecialist, NeedsAGeneralistThatMatchesTheNetworkAndClassCount) {
+  auto generalist = mlp(6);
+  const auto ten_classes = [] { return distillery::Model(mlp(10)); };
+  EXPECT_EQ(c10_error_of([&] { ds::make_specialist(generalist, ten_classes, 10, {1}); }),
+            "the generalist does not match the network built for the specialist at 3.weight (a "
+            "generalist of that architecture with 10 classes is expected)");
+  EXPECT_EQ(c10_error_of([&] { ds::make_specialist(generalist, fresh_network, 6, {1, 9}); }),
             "class 9 of the subset is outside [0, 6)");
+  // A generalist with a layer more than the network.
+  auto deeper = distillery::make_mlp(distillery::MLPOptions().hidden({12, 12}), kInput, 6);
+  EXPECT_EQ(c10_error_of([&] { ds::make_specialist(deeper, fresh_network, 6, {1}); }),
+            "the generalist does not match the network built for the specialist at 3.weight (a "
+            "generalist of that architecture with 6 classes is expected)");
+  EXPECT_EQ(c10_error_of([&] { ds::make_specialist(generalist, {}, 6, {1}); }),
+            "make_specialist needs a function that builds the generalist's architecture");
+}
+
+// Any module goes through the door: a network that is not a Sequential is one module of the
+// specialist, its weights copied from the generalist by name.
+struct TwoLayerImpl : torch::nn::Module {
+  TwoLayerImpl()
+      : hidden(register_module("hidden", torch::nn::Linear(16, 5))),
+        head(register_module("head", torch::nn::Linear(5, 4))) {}
+  torch::Tensor forward(const torch::Tensor& x) {
+    return head(torch::relu(hidden(x.flatten(1))));
+  }
+  torch::nn::Linear hidden, head;
+};
+TORCH_MODULE(TwoLayer);
+
+TEST(MakeSpecialist, TakesANetworkOfOnesOwn) {
+  torch::manual_seed(7);
+  TwoLayer generalist;
+  auto s = ds::make_specialist(generalist, [] { return distillery::Model(TwoLayer()); }, 4, {2});
+  const auto x = torch::randn({5, 1, 4, 4});
+  torch::NoGradGuard no_grad;
+  const auto g = generalist->forward(x);
+  const auto z = s.model->forward(x);
+  ASSERT_EQ(z.sizes(), (std::vector<int64_t>{5, 2}));
+  EXPECT_TRUE(torch::allclose(z.select(1, 0), g.select(1, 2)));
+  EXPECT_TRUE(torch::allclose(z.select(1, 1),
+                              g.index_select(1, torch::tensor({0, 1, 3})).logsumexp(1)));
+  // Its own copy of the weights, under the network's names.
+  EXPECT_TRUE(torch::equal(s.network->named_parameters()["head.weight"], generalist->head->weight));
+  EXPECT_NE(s.network->named_parameters()["head.weight"].data_ptr(),
+            generalist->head->weight.data_ptr());
 }
 
 TEST(Specialist, SavesAndLoadsWithItsClassesAndDustbinBias) {
   distillery::test::TempDir dir;
   torch::manual_seed(2);
-  auto generalist = distillery::build_model(kSpec, kInput, 6);
-  auto s = ds::make_specialist(generalist, kSpec, kInput, 6, {1, 4});
+  auto generalist = mlp(6);
+  auto s = ds::make_specialist(generalist, fresh_network, 6, {1, 4});
   s.subset_share = 0.25;
   ds::shift_dustbin_bias(s, ds::dustbin_bias_correction(0.25));
-  ds::save_specialist(dir.file("s.pt"), s, {});
-  auto loaded = ds::load_specialist(dir.file("s.pt"));
+  ds::save_specialist(dir.file("s.pt"), s, network_record());
+  std::vector<std::string> specs;  // what the network builder was given
+  auto loaded = ds::load_specialist(dir.file("s.pt"), [&](const distillery::ModelRecord& r) {
+    specs.push_back(r.spec);
+    EXPECT_EQ(r.num_classes, 6);
+    return fresh_network();
+  });
+  EXPECT_EQ(specs, (std::vector<std::string>{R"({"architecture":"mlp","hidden":[12]})"}));
   EXPECT_EQ(loaded.classes, (std::vector<int64_t>{1, 4}));
   EXPECT_EQ(loaded.num_classes, 6);
   EXPECT_DOUBLE_EQ(loaded.subset_share, 0.25);
@@ -153,8 +213,12 @@ TEST(Specialist, SavesAndLoadsWithItsClassesAndDustbinBias) {
   const auto x = torch::randn({3, 1, 4, 4});
   EXPECT_TRUE(torch::equal(loaded.model->forward(x), s.model->forward(x)));
   // A plain model file is not a specialist.
-  distillery::save_model(dir.file("plain.pt"), generalist, kSpec, kInput, 6, {});
-  EXPECT_EQ(runtime_error_of([&] { ds::load_specialist(dir.file("plain.pt")); }),
+  distillery::save_model(dir.file("plain.pt"), generalist, network_record());
+  EXPECT_EQ(runtime_error_of([&] {
+              ds::load_specialist(dir.file("plain.pt"), [](const distillery::ModelRecord&) {
+                return fresh_network();
+              });
+            }),
             dir.file("plain.pt") + ": not a specialist (a model file without a specialist's "
                                    "classes); write specialists with save_specialist");
 }
@@ -190,7 +254,7 @@ TEST(TrainSpecialist, AppliesTheBiasCorrectionForTheSubsetShareAndRefusesJitter)
   const auto means = torch::randn({6, 16}) * 2;
   const auto images = (means.index_select(0, labels) + torch::randn({n, 16})).view({n, 1, 4, 4});
   distillery::data::Dataset train{images, labels, 6};
-  auto generalist = distillery::build_model(kSpec, kInput, 6);
+  auto generalist = mlp(6);
   distillery::train_supervised(
       generalist, train,
       distillery::TrainOptions().trainer(
@@ -198,24 +262,39 @@ TEST(TrainSpecialist, AppliesTheBiasCorrectionForTheSubsetShareAndRefusesJitter)
   torch::NoGradGuard no_grad;
   generalist->eval();
   const auto logits = generalist->forward(images);
-  const auto options = distillery::TrainerOptions().epochs(2).batch_size(16).threads(1);
-  const auto loss = distillery::KDLossOptions().temperature(2).alpha(0.5);
-  auto run = ds::train_specialist(generalist, kSpec, {1, 4}, train, logits, train, options, loss);
+  const auto options = ds::SpecialistTrainingOptions()
+                           .trainer(distillery::TrainerOptions().epochs(2).batch_size(16).threads(1))
+                           .loss(distillery::KDLossOptions().temperature(2).alpha(0.5));
+  const ds::SpecialistData data{train, logits, train};
+  auto run = ds::train_specialist(generalist, fresh_network, {1, 4}, data, options);
   EXPECT_NEAR(run.specialist.subset_share, 1.0 / 3.0, 1e-12);
   EXPECT_NEAR(run.specialist.dustbin_correction, std::log(2.0), 1e-12);  // log((1 - f) / f)
   // Lowered by the correction for training, raised by it after: back to 0 in all.
   EXPECT_NEAR(run.specialist.dustbin_bias, 0.0, 1e-12);
   EXPECT_EQ(run.history.history.size(), 2u);
+  // Where training started is part of the result, not a log line: the generalist reduced to
+  // S + dustbin, its dustbin lowered by the correction log 2 (the batches' prior).
+  const auto start_logits =
+      torch::cat({logits.index_select(1, torch::tensor({1, 4})),
+                  logits.index_select(1, torch::tensor({0, 2, 3, 5})).logsumexp(1, true) -
+                      std::log(2.0)},
+                 1);
+  EXPECT_EQ(run.start.examples, n);
+  EXPECT_EQ(run.start.errors,
+            start_logits.argmax(1).ne(ds::to_specialist_labels(labels, {1, 4}, 6)).sum().item<int64_t>());
   EXPECT_TRUE(std::isfinite(run.history.history.back().train_loss));
   EXPECT_EQ(c10_error_of([&] {
-              ds::train_specialist(generalist, kSpec, {1, 4}, train, logits, train,
-                                   distillery::TrainerOptions(options).jitter_pixels(1), loss);
+              ds::train_specialist(
+                  generalist, fresh_network, {1, 4}, data,
+                  ds::SpecialistTrainingOptions(options).trainer(
+                      distillery::TrainerOptions(options.trainer()).jitter_pixels(1)));
             }),
             "specialist: jitter_pixels must be 0 for a specialist, got 1 (its soft targets are "
             "the generalist's logits on the unjittered training images)");
   EXPECT_EQ(c10_error_of([&] {
-              ds::train_specialist(generalist, kSpec, {1, 4}, train, logits.narrow(0, 0, 10), train,
-                                   options, loss);
+              ds::train_specialist(generalist, fresh_network, {1, 4},
+                                   ds::SpecialistData{train, logits.narrow(0, 0, 10), train},
+                                   options);
             }),
             "the generalist's logits must be [240, 6], got [10, 6]");
 }

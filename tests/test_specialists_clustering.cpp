@@ -174,19 +174,21 @@ TEST(ClassSubsets, ValidationNamesTheSubsetAndClass) {
 }
 
 TEST(ClassSubsets, JsonIsReadStrictlyAndNormalised) {
-  const auto subsets = ds::class_subsets_from_json(nlohmann::json::parse("[[9, 5, 7], [6, 0]]"),
-                                                   10, "cfg");
+  const auto subsets = ds::parse_class_subsets("[[9, 5, 7], [6, 0]]", 10, "cfg");
   EXPECT_EQ(subsets, (ds::ClassSubsets{{0, 6}, {5, 7, 9}}));
-  EXPECT_EQ(invalid_argument_of([] {
-              ds::class_subsets_from_json(nlohmann::json::parse("[[1, \"a\"]]"), 10, "cfg");
-            }),
+  EXPECT_EQ(invalid_argument_of([] { ds::parse_class_subsets("[[1, \"a\"]]", 10, "cfg"); }),
             "cfg: expected an array of arrays of class indices, e.g. [[0, 2, 4, 6], [5, 7, 9]]");
   EXPECT_EQ(invalid_argument_of([] {
-              ds::class_subsets_from_json(nlohmann::json::parse(R"({"num_classes": 3,
-                                                                   "subsets": [[0, 1]]})"),
-                                          10, "f.json");
+              ds::parse_class_subsets(R"({"num_classes": 3, "subsets": [[0, 1]]})", 10, "f.json");
             }),
             "f.json: the subsets were made for 3 classes but this data set has 10");
+  EXPECT_EQ(invalid_argument_of([] {
+              ds::parse_class_subsets(R"({"subsets": [[0, 1]], "names": []})", 10, "f.json");
+            }),
+            "f.json: unknown key \"names\" (known: num_classes, subsets, subset_names)");
+  EXPECT_EQ(invalid_argument_of([] { ds::parse_class_subsets("[[1, 2]", 10, "cfg"); })
+                .rfind("cfg: malformed class subsets JSON: ", 0),
+            0u);
 }
 
 TEST(ClassSubsets, SaveAndLoadRoundTripWithNames) {

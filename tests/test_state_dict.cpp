@@ -177,7 +177,11 @@ TEST(StateDict, OtherFilesAreRefusedWithWhatToDo) {
                      "checkpoint, or " + kRecipe);
   distillery::test::TempDir dir;
   const auto saved = dir.file("teacher.pt");
-  distillery::save_model(saved, model, {{"architecture", "mlp"}, {"hidden", {4}}}, {1, 4, 4}, 3, {});
+  distillery::ModelRecord record;
+  record.spec = R"({"architecture": "mlp", "hidden": [4]})";
+  record.input = {1, 4, 4};
+  record.num_classes = 3;
+  distillery::save_model(saved, model, record);
   EXPECT_EQ(runtime_error_of([&] { distillery::load_state_dict(*model, saved); }),
             saved + ": this is a TorchScript archive (torch.jit.save, or a distillery model "
                     "file), not a state dict; load it as a TorchScript teacher or a distillery "

@@ -30,8 +30,8 @@ std::vector<torch::Tensor> state_of(torch::nn::Module& m) {
 
 TEST(Teacher, StaysFrozenThroughDistillationSteps) {
   torch::manual_seed(0);
-  const nlohmann::json spec = {{"architecture", "convnet"}, {"channels", {4, 8}}, {"hidden", {16}}};
-  auto teacher_net = distillery::build_model(spec, {}, 10);
+  auto teacher_net = distillery::make_convnet(
+      distillery::ConvNetOptions().channels({4, 8}).hidden({16}), {}, 10);
   teacher_net->train();
   teacher_net->forward(torch::randn({16, 1, 28, 28}));  // non-trivial BatchNorm statistics
   const auto before = state_of(*teacher_net);
@@ -176,21 +176,33 @@ TEST(TorchScriptTeacher, ReturningATupleIsNamedAsTheTeachersFault) {
                 "tensor [B, C] (return only the logits)");
 }
 
-TEST(TorchScriptTeacher, FilesOfOtherKindsSayWhichKeyToUse) {
+// The core says what the file is (the kind travels with the error); which config key takes it
+// is the application layer's to say (tests/test_cli_models.cpp).
+TEST(TorchScriptTeacher, FilesOfOtherKindsSayWhatTheyAre) {
   distillery::test::TempDir dir;
   auto net = distillery::make_mlp(distillery::MLPOptions().hidden({3}), {1, 28, 28}, 10);
-  distillery::save_model(dir.file("m.pt"), net, {{"architecture", "mlp"}, {"hidden", {3}}},
-                         {1, 28, 28}, 10, {});
-  EXPECT_EQ(distillery::test::runtime_error_of(
-                [&] { distillery::load_torchscript_teacher(dir.file("m.pt")); }),
-            dir.file("m.pt") + ": this is a model file written by distillery, not TorchScript; "
-                               "give it as \"checkpoint\", not as \"torchscript\"");
-  EXPECT_EQ(distillery::test::runtime_error_of(
-                [&] { distillery::load_torchscript_teacher(fixture("state_dict_plain.pt")); }),
-            fixture("state_dict_plain.pt") +
-                ": this is a PyTorch state dict or other torch.save file, not TorchScript; give "
-                "it as \"weights\" together with \"model\" (its architecture), not as "
-                "\"torchscript\"");
+  distillery::ModelRecord record;
+  record.input = {1, 28, 28};
+  record.num_classes = 10;
+  distillery::save_model(dir.file("m.pt"), net, record);
+  auto kind_error_of = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const distillery::ModelFileKindError& e) {
+      return std::make_pair(std::string(e.what()), e.kind());
+    }
+    return std::make_pair(std::string("<no error>"), distillery::ModelFileKind::kOther);
+  };
+  using distillery::ModelFileKind;
+  EXPECT_EQ(kind_error_of([&] { distillery::load_torchscript_teacher(dir.file("m.pt")); }),
+            std::make_pair(dir.file("m.pt") + ": this is a model file written by distillery, not "
+                                              "TorchScript",
+                           ModelFileKind::kDistilleryModel));
+  EXPECT_EQ(
+      kind_error_of([&] { distillery::load_torchscript_teacher(fixture("state_dict_plain.pt")); }),
+      std::make_pair(fixture("state_dict_plain.pt") +
+                         ": this is a PyTorch state dict or other torch.save file, not TorchScript",
+                     ModelFileKind::kPickle));
 }
 
 TEST(TorchScriptTeacher, MissingFileNamesThePath) {

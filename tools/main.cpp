@@ -1,5 +1,5 @@
 // The `distillery` command-line program: run, train and evaluate experiments described in
-// JSON (see include/distillery/config.h for the schema). Exceptions from the library end
+// JSON (see include/distillery/app/config.h for the schema). Exceptions from the library end
 // here: they are logged and turned into a non-zero exit code.
 
 #include <CLI/CLI.hpp>
@@ -20,13 +20,14 @@
 #include <utility>
 
 #include "distillery/callbacks.h"
-#include "distillery/config.h"
+#include "distillery/app/config.h"
 #include "distillery/data/dataset.h"
-#include "distillery/experiment.h"
+#include "distillery/app/experiment.h"
 #include "distillery/metrics.h"
+#include "distillery/app/model_specs.h"
 #include "distillery/models.h"
 #include "distillery/runtime.h"
-#include "distillery/specialists/pipeline.h"
+#include "distillery/app/specialists/pipeline.h"
 #include "distillery/version.h"
 
 namespace {

@@ -2,7 +2,7 @@
 "reduced" (the default: each experiment under 45 minutes on the 2-core development machine),
 "full" (closer to the paper's training lengths) and "smoke" (seconds, for the harness's test).
 
-Every value here goes verbatim into the experiment configs (see include/distillery/config.h) and
+Every value here goes verbatim into the experiment configs (see include/distillery/app/config.h) and
 into the results JSON, so a results table always says what produced it.
 """
 

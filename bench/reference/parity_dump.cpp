@@ -26,6 +26,7 @@
 
 #include "distillery/data/dataset.h"
 #include "distillery/data/sampler.h"
+#include "distillery/app/model_specs.h"
 #include "distillery/models.h"
 #include "distillery/soft_targets.h"
 #include "distillery/teacher.h"

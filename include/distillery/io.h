@@ -39,6 +39,11 @@ void write_atomic_with(const std::string& path, const std::function<void(const s
 /// whole line cannot be written (a full disk is an error, never silently ignored).
 void append_line(const std::string& path, const std::string& line);
 
+/// `value` rounded to `decimals` decimal places, for JSON outputs: a sum of timings such as
+/// 0.0025236820000000006 s is written as 0.002524 (the shortest text of the rounded double).
+/// Non-finite values are returned unchanged.
+double round_for_json(double value, int decimals = 6);
+
 /// Flushes `directory`'s entries (e.g. the renames of a commit) to the disk with fsync; a file
 /// system that cannot sync a directory is ignored (the call never throws).
 void sync_directory(const std::string& directory);

@@ -1,22 +1,23 @@
 #pragma once
 /// @file models.h
-/// The model zoo: classifiers built by name from JSON, and saving / loading them together with
-/// their architecture. Their size and cost are counted in model_size.h (included here).
-/// Every model is a `torch::nn::Sequential` mapping `[B, C_in, H, W]` float32 images to
-/// `[B, classes]` logits.
+/// The model zoo: classifiers built from options structs, their size (parameters) and cost
+/// (multiply-adds per image), and self-describing model files (weights, buffers and a record of
+/// the architecture and data). Every zoo model is a `torch::nn::Sequential` mapping
+/// `[B, C_in, H, W]` float32 images to `[B, classes]` logits. Building a model by name from a
+/// JSON spec, and rebuilding one from its file, is the application layer's
+/// (distillery/app/model_specs.h): the core never reads JSON specs.
 
 #include <torch/nn/cloneable.h>
 #include <torch/nn/modules/container/sequential.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
-#include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "distillery/data/dataset.h"
 #include "distillery/model_size.h"  // InputShape; count_parameters, count_multiply_adds
+#include "distillery/model.h"
 
 namespace distillery {
 
@@ -49,9 +50,9 @@ struct ConvNetOptions {
 /// `torch::nn::MaxPool2d(2)`, on `[B, C, H, W]` inputs giving `[B, C, H / 2, W / 2]`.
 /// Without autograd (a teacher's pass, evaluation) it takes the element-wise maximum of the
 /// four strided sub-grids, which gives the same values (NaN propagates as in max_pool2d; only
-/// the sign of a zero maximum may differ, -0 against +0) and runs several times faster on the CPU than ATen's NCHW max_pool2d kernel,
-/// which also computes the argmax indices (see bench/RESULTS.md). When the input requires a
-/// gradient it calls torch::max_pool2d, so training is unchanged.
+/// the sign of a zero maximum may differ, -0 against +0) without computing the argmax indices
+/// that ATen's NCHW max_pool2d kernel computes (timings: bench/RESULTS.md). When the input
+/// requires a gradient it calls torch::max_pool2d, so training is unchanged.
 /// Throws c10::Error if the input is not 4-D or smaller than 2 x 2.
 class MaxPool2x2Impl : public torch::nn::Cloneable<MaxPool2x2Impl> {
  public:
@@ -71,28 +72,10 @@ torch::nn::Sequential make_mlp(const MLPOptions& options, InputShape input, int6
 torch::nn::Sequential make_convnet(const ConvNetOptions& options, InputShape input,
                                    int64_t num_classes);
 
-/// Builds a model from the options object of one architecture (without "architecture").
-using ModelFactory = std::function<torch::nn::Sequential(
-    const nlohmann::json& options, const std::string& path, InputShape input, int64_t classes)>;
-
-/// Adds an architecture to the registry under `name` (adding a model is one header, one
-/// source, one call here and it is picked up by every test that loops over `list_models()`).
-/// Throws std::invalid_argument if the name is taken.
-void register_model(const std::string& name, ModelFactory factory);
-
-/// Names of all registered architectures, sorted ("convnet", "mlp", ...).
-std::vector<std::string> list_models();
-
-/// Builds a model from a JSON spec such as `{"architecture": "mlp", "hidden": [800, 800]}`.
-/// @param path  the spec's dotted location in its config, used in error messages.
-/// Throws ConfigError naming the key when the architecture is unknown (listing the known
-/// ones), a key is unknown, or a value has the wrong type; c10::Error on invalid values.
-torch::nn::Sequential build_model(const nlohmann::json& spec, InputShape input,
-                                  int64_t num_classes, const std::string& path = "model");
 
 /// What a model was trained on, stored in its file by `save_model` so that it can be evaluated
 /// on data prepared the same way (the data set, its classes, the input normalisation).
-/// Example: `save_model(path, net, spec, input, 10, model_info_of(data.train));`
+/// Example: `record.info = model_info_of(data.train);` (see ModelRecord)
 struct ModelInfo {
   /// Name of the data set ("mnist", "fashion-mnist"); "unknown" when not recorded (a file
   /// written before distillery recorded it, or a model trained on a set built by hand).
@@ -118,59 +101,50 @@ void check_model_info(const ModelInfo& info, InputShape input, int64_t num_class
 /// normalisation (the same mean and std for each of its channels; none when unknown).
 ModelInfo model_info_of(const data::Dataset& set);
 
-/// `info` as it is stored in a model file: `{"dataset": ..., "class_names": [...],
-/// "normalization": {"mean": [...], "std": [...]}}` (`normalization` null when unknown).
-nlohmann::json to_json(const ModelInfo& info);
-
-/// Reads the record written by `to_json(ModelInfo)`; a null `json` (a file without the
-/// record) gives the unknown ModelInfo{}. Throws std::runtime_error naming `path` if the
-/// record is malformed, or its class names or normalisation do not fit `num_classes` and
-/// `input`.
-ModelInfo model_info_from_json(const nlohmann::json& json, const std::string& path,
-                               InputShape input, int64_t num_classes);
-
-/// A model read back by `load_model`, with what is needed to rebuild it.
-struct SavedModel {
-  /// The rebuilt model with the saved weights and buffers, in eval mode.
-  torch::nn::Sequential model;
-  /// The architecture spec it was built from.
-  nlohmann::json spec;
-  /// Image shape it expects.
+/// What a model file records besides the weights and buffers: how the model was built, what
+/// it takes and what it was trained on. `spec` and `metadata` are JSON text, stored as JSON in
+/// the file and read back as compact JSON text: the core never reads the spec (the application
+/// layer's registry rebuilds zoo models from it, distillery/app/model_specs.h), and `metadata`
+/// carries what the caller stores with the model (a teacher's recipe; a specialist's classes,
+/// see specialists/specialist.h).
+/// Example:
+///     ModelRecord record;
+///     record.spec = R"({"architecture": "mlp", "hidden": [800, 800]})";
+///     record.input = {1, 28, 28};
+///     record.num_classes = 10;
+///     record.info = model_info_of(data.train);
+///     save_model("mlp.pt", net, record);
+struct ModelRecord {
+  /// The architecture spec, JSON text; "null" (or empty) for a model of one's own that only
+  /// `load_model_weights` into a module built by the caller reads back.
+  std::string spec = "null";
+  /// Anything the caller stores with the model, JSON text; "null" for nothing.
+  std::string metadata = "null";
+  /// Image shape the model takes.
   InputShape input;
   /// Number of output classes.
   int64_t num_classes = 0;
-  /// What it was trained on; ModelInfo{} ("unknown", no normalisation) for files written
-  /// before distillery recorded it.
+  /// What it was trained on; ModelInfo{} ("unknown", no normalisation) when not recorded (also
+  /// for files written before distillery recorded it).
   ModelInfo info;
-  /// What the caller stored with the model (null if nothing), e.g. a specialist's classes
-  /// (`{"kind": "specialist", ...}`, see specialists/specialist.h).
-  nlohmann::json metadata;
 };
 
-/// Saves weights, buffers, the architecture spec, `info` (what the model was trained on) and
-/// `metadata` (any JSON, returned by `load_model` as `SavedModel::metadata`) in one
-/// `torch::save` archive. The archive is serialised in memory and written with
-/// `write_file_atomic`, so a failed write (a full disk) leaves `path` as it was and no
-/// temporary file behind.
-/// Throws std::runtime_error naming the path on I/O failure; c10::Error as `check_model_info`.
-void save_model(const std::string& path, torch::nn::Sequential& model, const nlohmann::json& spec,
-                InputShape input, int64_t num_classes, const ModelInfo& info,
-                const nlohmann::json& metadata = nullptr);
-
-/// Loads a file written by `save_model`, rebuilding the architecture from the stored spec.
-/// Files written before the data record existed load with `info` = ModelInfo{}.
-/// Throws std::runtime_error naming the path if it is missing, not such an archive (a PyTorch
-/// state dict or a TorchScript file is named as such, with the config key to give it under:
-/// "weights" with "model", or "torchscript"), or its weights do not fit the stored architecture.
-SavedModel load_model(const std::string& path);
+/// Saves the weights and buffers of `model` (by name, as `torch::nn::Module::save`) and `record`
+/// in one `torch::save` archive (format "distillery-model-2", with a checksum of the weights).
+/// The archive is serialised in memory and written with `write_file_atomic`, so a failed write
+/// (a full disk) leaves `path` as it was and no temporary file behind.
+/// Throws std::runtime_error naming the path on I/O failure; c10::Error if `record.spec` or
+/// `record.metadata` is not JSON text, or as `check_model_info(record.info, record.input,
+/// record.num_classes)`.
+void save_model(const std::string& path, const Model& model, const ModelRecord& record);
 
 /// What a file given as a model is, judged from its records without running pickled code.
 enum class ModelFileKind {
-  /// A file written by `save_model` (config key "checkpoint").
+  /// A file written by `save_model`.
   kDistilleryModel,
-  /// A TorchScript module (`torch.jit.save`; config key "torchscript").
+  /// A TorchScript module (`torch.jit.save`).
   kTorchScript,
-  /// A `torch.save` pickle archive, e.g. a state dict (config key "weights" with "model").
+  /// A `torch.save` pickle archive, e.g. a state dict (see state_dict.h).
   kPickle,
   /// Anything else: missing, unreadable, not a PyTorch zip archive.
   kOther,
@@ -179,5 +153,37 @@ enum class ModelFileKind {
 /// Inspects `path` (see ModelFileKind); used to say how a misplaced file should be given.
 /// Never throws.
 ModelFileKind detect_model_file_kind(const std::string& path);
+
+/// Thrown when a file is not of the kind a loader expects, e.g. a state dict given to
+/// `read_model_record` or a distillery model file given to `load_torchscript_teacher`; `kind()`
+/// says what the file is instead, so that a caller can tell how such a file is to be given.
+class ModelFileKindError : public std::runtime_error {
+ public:
+  /// `message` names the path and says what the file is.
+  ModelFileKindError(const std::string& message, ModelFileKind kind)
+      : std::runtime_error(message), kind_(kind) {}
+  /// What the file is (kOther: not a PyTorch archive distillery knows).
+  ModelFileKind kind() const { return kind_; }
+
+ private:
+  ModelFileKind kind_;
+};
+
+/// The record of a file written by `save_model` (files written before the data record existed
+/// give `info` = ModelInfo{}), without loading the weights.
+/// Throws std::runtime_error naming the path if it is missing or not a regular file;
+/// ModelFileKindError if it is not such a file (a state dict, a TorchScript file, anything
+/// else: the message says which); std::runtime_error "<path>: damaged model file: ..." if its
+/// record is malformed or does not fit its class count and input shape.
+ModelRecord read_model_record(const std::string& path);
+
+/// Loads the weights and buffers of a file written by `save_model` into `model` (by name; the
+/// model must have the architecture the file was saved from, e.g. rebuilt from
+/// `read_model_record(path).spec`), checking them against the stored checksum. Leaves the
+/// model's train/eval mode as it is.
+/// Throws as `read_model_record`; std::runtime_error naming the path if a weight or buffer is
+/// missing or its shape differs ("the weights do not fit the model"), or the weights do not
+/// match their checksum ("damaged model file").
+void load_model_weights(const std::string& path, const Model& model);
 
 }  // namespace distillery

@@ -27,12 +27,21 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 
 #include "distillery/data/dataset.h"
 #include "distillery/teacher.h"
 
 namespace distillery {
+
+/// Thrown for stored soft targets that cannot be used and must be computed again (with
+/// `compute_soft_targets`): a damaged file (a checksum mismatch), or soft targets made with
+/// another teacher or for other data. `what()` names the path and says which.
+class StaleSoftTargetsError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 /// Teacher logits for every example of a transfer set.
 struct SoftTargets {
@@ -74,14 +83,15 @@ void save_soft_targets(const std::string& path, const SoftTargets& targets);
 
 /// Reads a file written by `save_soft_targets`, checking its magic, version, sizes and both
 /// checksums. Throws std::runtime_error naming the path and saying what is wrong:
-/// "not a distillery soft-targets file", "damaged (header checksum mismatch)",
-/// "damaged (payload checksum mismatch)", "truncated: ...".
+/// "not a distillery soft-targets file", "unsupported soft-targets version ...", "truncated:
+/// ..."; StaleSoftTargetsError "<path>: damaged (header checksum mismatch)" or "<path>:
+/// damaged (payload checksum mismatch)".
 SoftTargets load_soft_targets(const std::string& path);
 
-/// Checks that stored soft targets belong to `teacher` and `transfer_set`. Throws
-/// std::runtime_error "<path>: made with another teacher (fingerprint X, expected Y)..." or
-/// "<path>: made for other data (transfer-set fingerprint X, expected Y)...", with the advice
-/// to recompute them with `distillery soft-targets`.
+/// Checks that stored soft targets belong to the teacher and the transfer set of the given
+/// fingerprints (`Teacher::fingerprint`, `fingerprint_transfer_set`). Throws
+/// StaleSoftTargetsError "<path>: made with another teacher (fingerprint X, expected Y)" or
+/// "<path>: made for other data (transfer-set fingerprint X, expected Y)".
 void check_soft_targets(const SoftTargets& targets, const std::string& path,
                         uint64_t teacher_fingerprint, uint64_t transfer_fingerprint);
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "distillery/model.h"
+#include "distillery/option_fields.h"
 
 namespace distillery {
 
@@ -29,6 +30,8 @@ enum class EnsembleMode {
 
 /// Parses "arithmetic" / "geometric". Throws std::invalid_argument naming the value otherwise.
 EnsembleMode parse_ensemble_mode(const std::string& name);
+/// The name table of EnsembleMode: "arithmetic", "geometric".
+const EnumNames<EnsembleMode>& ensemble_mode_names();
 /// "arithmetic" or "geometric".
 std::string to_string(EnsembleMode mode);
 
@@ -129,9 +132,9 @@ TORCH_MODULE(Teacher);
 /// in Python) whose `forward` maps `[B, ...]` float32 inputs to `[B, C]` logits, so a
 /// teacher trained in Python can be distilled here.
 /// Throws std::runtime_error naming the path: "<path>: cannot load TorchScript teacher:
-/// <reason>" if the file is missing or not TorchScript; a message saying to give it as
-/// "checkpoint" for a model file written by distillery, or as "weights" with "model" for a
-/// PyTorch state dict; a message if the module has no `forward`. The teacher's `forward` throws
+/// <reason>" if the file is missing or not TorchScript; ModelFileKindError (models.h, kind
+/// kDistilleryModel or kPickle) for a model file written by distillery or a PyTorch state
+/// dict; a message if the module has no `forward`. The teacher's `forward` throws
 /// std::runtime_error naming the path if the module returns a tuple, list or dict, or a tensor
 /// that is not `[B, C]`.
 Teacher load_torchscript_teacher(const std::string& path);

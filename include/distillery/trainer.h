@@ -104,7 +104,7 @@ void visit_fields(Options& o, Visitor& v) {
   v.number("epochs", o.epochs(), Bounds::closed(1, 1000000), "passes over the training set");
   v.number("batch_size", o.batch_size(), Bounds::at_least(1), "examples per step");
   v.choice("optimizer", o.optimizer(), optimizer_names(),
-           "SGD has Nesterov momentum when momentum > 0");
+           "the optimiser (SGD with Nesterov momentum when momentum > 0)");
   v.number("learning_rate", o.learning_rate(), Bounds::above(0), "initial learning rate");
   v.number("momentum", o.momentum(), Bounds::closed_open(0, 1), "SGD momentum; Adam ignores it");
   v.number("weight_decay", o.weight_decay(), Bounds::at_least(0), "L2, coupled as in torch.optim");

@@ -4,6 +4,8 @@
 
 #include <opencv2/core.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdint>
 #include <set>
@@ -142,8 +144,10 @@ void validate_class_subsets(const ClassSubsets& subsets, int64_t num_classes) {
   }
 }
 
-ClassSubsets class_subsets_from_json(const nlohmann::json& json, int64_t num_classes,
-                                     const std::string& where) {
+namespace {
+
+ClassSubsets subsets_from_json(const nlohmann::json& json, int64_t num_classes,
+                               const std::string& where) {
   if (json.is_object()) {
     for (const auto& item : json.items()) {
       if (item.key() != "subsets" && item.key() != "num_classes" && item.key() != "subset_names") {
@@ -183,6 +187,19 @@ ClassSubsets class_subsets_from_json(const nlohmann::json& json, int64_t num_cla
   return normalized(subsets);
 }
 
+}  // namespace
+
+ClassSubsets parse_class_subsets(const std::string& text, int64_t num_classes,
+                                 const std::string& where) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(where + ": malformed class subsets JSON: " + e.what());
+  }
+  return subsets_from_json(json, num_classes, where);
+}
+
 void save_class_subsets(const std::string& path, const ClassSubsets& subsets, int64_t num_classes,
                         const std::vector<std::string>& class_names) {
   nlohmann::json out = {{"num_classes", num_classes}, {"subsets", subsets}};
@@ -197,14 +214,9 @@ void save_class_subsets(const std::string& path, const ClassSubsets& subsets, in
 }
 
 ClassSubsets load_class_subsets(const std::string& path, int64_t num_classes) {
-  nlohmann::json json;
+  const auto text = read_file(path);
   try {
-    json = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(path + ": malformed class subsets JSON: " + e.what());
-  }
-  try {
-    return class_subsets_from_json(json, num_classes, path);
+    return parse_class_subsets(text, num_classes, path);
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error(e.what());
   }

@@ -5,9 +5,16 @@
 #include <cmath>
 #include <limits>
 
+#include "distillery/metrics.h"
 #include "distillery/specialists/specialist.h"
 
 namespace distillery::specialists {
+
+const EnumNames<CombineMethod>& combine_method_names() {
+  static const EnumNames<CombineMethod> names{{{CombineMethod::kMultiplicative, "multiplicative"},
+                                               {CombineMethod::kGradient, "gradient"}}};
+  return names;
+}
 namespace {
 
 const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
@@ -210,6 +217,31 @@ Combination combine_specialists(const torch::Tensor& generalist_log_probabilitie
   out.converged.index_copy_(0, rows, p.gradient(q, back).abs().amax(1) < options.tolerance());
   if (options.record_objective()) out.objective_history = torch::stack(history);
   return out;
+}
+
+namespace {
+
+torch::Tensor log_probabilities(const Model& model, const torch::Tensor& images,
+                                int64_t batch_size, torch::Device device) {
+  model->eval();
+  const auto logits = compute_logits(model.forward_function(), images, batch_size, device);
+  return torch::log_softmax(logits, 1);
+}
+
+}  // namespace
+
+Combination predict_with_specialists(const Model& generalist,
+                                     const std::vector<Specialist>& specialists,
+                                     const torch::Tensor& images, const CombineOptions& options,
+                                     int64_t batch_size, torch::Device device) {
+  const auto general = log_probabilities(generalist, images, batch_size, device);
+  ClassSubsets subsets;
+  std::vector<torch::Tensor> outputs;
+  for (const auto& s : specialists) {
+    subsets.push_back(s.classes);
+    outputs.push_back(log_probabilities(s.model, images, batch_size, device));
+  }
+  return combine_specialists(general, outputs, subsets, options);
 }
 
 }  // namespace distillery::specialists

@@ -2,8 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 namespace distillery::specialists {
 namespace {
@@ -101,22 +104,37 @@ torch::Tensor DustbinReductionImpl::forward(const torch::Tensor& logits) {
 
 namespace {
 
-// The layers of `network` then `reduction`, in one Sequential sharing their parameters.
-torch::nn::Sequential with_reduction(torch::nn::Sequential& network, DustbinReduction& reduction) {
+// A network that is not a Sequential as one module of the specialist's Sequential.
+class NetworkModuleImpl : public torch::nn::Module {
+ public:
+  explicit NetworkModuleImpl(Model network) : network_(std::move(network)) {
+    register_module("network", network_.ptr());
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return network_(x); }
+
+ private:
+  Model network_;
+};
+TORCH_MODULE(NetworkModule);
+
+// `network` then `reduction`, in one Sequential sharing their parameters: a Sequential network's
+// layers one by one (so the specialist's layers are the generalist's), any other as one module.
+torch::nn::Sequential with_reduction(const Model& network, DustbinReduction& reduction) {
   torch::nn::Sequential model;
-  for (const auto& layer : *network) model->push_back(layer);
+  if (auto layers = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(network.ptr())) {
+    for (const auto& layer : *layers) model->push_back(layer);
+  } else {
+    model->push_back(NetworkModule(network));
+  }
   model->push_back(reduction);
   return model;
 }
 
-Specialist assemble(torch::nn::Sequential network, const nlohmann::json& spec, InputShape input,
-                    int64_t num_classes, const std::vector<int64_t>& subset) {
+Specialist assemble(Model network, int64_t num_classes, const std::vector<int64_t>& subset) {
   Specialist s;
   s.network = std::move(network);
   s.reduction = DustbinReduction(subset, num_classes);
   s.model = with_reduction(s.network, s.reduction);
-  s.spec = spec;
-  s.input = input;
   s.num_classes = num_classes;
   s.classes = subset;
   return s;
@@ -124,26 +142,29 @@ Specialist assemble(torch::nn::Sequential network, const nlohmann::json& spec, I
 
 }  // namespace
 
-Specialist make_specialist(torch::nn::Sequential& generalist, const nlohmann::json& spec,
-                           InputShape input, int64_t num_classes,
-                           const std::vector<int64_t>& subset) {
+Specialist make_specialist(const Model& generalist, const std::function<Model()>& make_network,
+                           int64_t num_classes, const std::vector<int64_t>& subset) {
   dustbin_label_map(subset, num_classes);
-  auto network = build_model(spec, input, num_classes, "generalist.model");
+  TORCH_CHECK(static_cast<bool>(make_network),
+              "make_specialist needs a function that builds the generalist's architecture");
+  auto network = make_network();
+  TORCH_CHECK(!network.is_empty(), "make_network built an empty model");
   torch::NoGradGuard no_grad;
   auto copy_all = [&](const auto& into, const auto& from) {
     for (const auto& item : into) {
       const auto* other = from.find(item.key());
       TORCH_CHECK(other != nullptr && other->sizes() == item.value().sizes(),
-                  "the generalist does not match its architecture spec at ", item.key(),
-                  " (a generalist with ", num_classes, " classes built from the spec is expected)");
+                  "the generalist does not match the network built for the specialist at ",
+                  item.key(), " (a generalist of that architecture with ", num_classes,
+                  " classes is expected)");
       item.value().copy_(*other);
     }
   };
   copy_all(network->named_parameters(), generalist->named_parameters());
   copy_all(network->named_buffers(), generalist->named_buffers());
   TORCH_CHECK(generalist->named_parameters().size() == network->named_parameters().size(),
-              "the generalist has parameters its architecture spec does not");
-  auto s = assemble(network, spec, input, num_classes, subset);
+              "the generalist has parameters the network built for the specialist has not");
+  auto s = assemble(network, num_classes, subset);
   if (const auto params = generalist->parameters(); !params.empty()) {
     s.model->to(params.front().device());
   }
@@ -156,19 +177,29 @@ void shift_dustbin_bias(Specialist& specialist, double shift) {
   specialist.dustbin_bias += shift;
 }
 
-void save_specialist(const std::string& path, Specialist& specialist, const ModelInfo& info) {
+void save_specialist(const std::string& path, const Specialist& specialist,
+                     const ModelRecord& record) {
+  TORCH_CHECK(record.num_classes == specialist.num_classes, "the record of a specialist over ",
+              specialist.num_classes, " classes says ", record.num_classes);
   const nlohmann::json metadata = {{"kind", "specialist"},
                                    {"classes", specialist.classes},
                                    {"subset_share", specialist.subset_share},
                                    {"dustbin_bias", specialist.dustbin_bias},
                                    {"dustbin_correction", specialist.dustbin_correction}};
-  save_model(path, specialist.network, specialist.spec, specialist.input, specialist.num_classes,
-             info, metadata);
+  auto with_metadata = record;
+  with_metadata.metadata = metadata.dump();
+  save_model(path, specialist.network, with_metadata);
 }
 
-Specialist load_specialist(const std::string& path) {
-  auto saved = load_model(path);
-  const auto& m = saved.metadata;
+Specialist load_specialist(const std::string& path,
+                           const std::function<Model(const ModelRecord&)>& build_network) {
+  const auto record = read_model_record(path);
+  nlohmann::json m;
+  try {
+    m = nlohmann::json::parse(record.metadata);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(path + ": damaged specialist record: " + e.what());
+  }
   if (!m.is_object() || m.value("kind", "") != "specialist") {
     throw std::runtime_error(path + ": not a specialist (a model file without a specialist's "
                              "classes); write specialists with save_specialist");
@@ -180,11 +211,14 @@ Specialist load_specialist(const std::string& path) {
     share = m.at("subset_share").get<double>();
     bias = m.at("dustbin_bias").get<double>();
     correction = m.at("dustbin_correction").get<double>();
-    dustbin_label_map(classes, saved.num_classes);
+    dustbin_label_map(classes, record.num_classes);
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": damaged specialist record: " + e.what());
   }
-  auto s = assemble(saved.model, saved.spec, saved.input, saved.num_classes, classes);
+  auto network = build_network(record);
+  load_model_weights(path, network);
+  network->eval();
+  auto s = assemble(network, record.num_classes, classes);
   s.subset_share = share;
   s.dustbin_correction = correction;
   shift_dustbin_bias(s, bias);

@@ -1,6 +1,5 @@
 #include "distillery/specialists/training.h"
 
-#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -29,19 +28,26 @@ void check_specialist_inputs(const data::Dataset& train_set, const torch::Tensor
 
 }  // namespace
 
-TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nlohmann::json& spec,
+const EnumNames<SoftTargetPrior>& soft_target_prior_names() {
+  static const EnumNames<SoftTargetPrior> names{
+      {{SoftTargetPrior::kSampled, "sampled"}, {SoftTargetPrior::kNatural, "natural"}}};
+  return names;
+}
+
+TrainedSpecialist train_specialist(const Model& generalist,
+                                   const std::function<Model()>& make_network,
                                    const std::vector<int64_t>& subset,
-                                   const data::Dataset& train_set,
-                                   const torch::Tensor& generalist_logits,
-                                   const data::Dataset& test_set, const TrainerOptions& options,
-                                   const KDLossOptions& loss_options, SoftTargetPrior prior,
-                                   const std::string& phase,
-                                   const std::vector<std::shared_ptr<Callback>>& callbacks) {
+                                   const SpecialistData& specialist_data,
+                                   const SpecialistTrainingOptions& specialist_options) {
+  const auto& [train_set, generalist_logits, test_set] = specialist_data;
+  const auto& options = specialist_options.trainer();
+  const auto& loss_options = specialist_options.loss();
+  const auto prior = specialist_options.prior();
+  const auto& phase = specialist_options.phase();
+  const auto& callbacks = specialist_options.callbacks();
   check_specialist_inputs(train_set, generalist_logits, test_set, options, loss_options, phase);
   const int64_t classes = train_set.num_classes;
-  const InputShape input{train_set.images.size(1), train_set.images.size(2),
-                         train_set.images.size(3)};
-  TrainedSpecialist out{make_specialist(generalist, spec, input, classes, subset), {}};
+  TrainedSpecialist out{make_specialist(generalist, make_network, classes, subset), {}, {}};
   Specialist& s = out.specialist;
 
   data::HalfSubsetSampler sampler(train_set.labels, subset, options.batch_size(), options.seed());
@@ -67,13 +73,8 @@ TrainedSpecialist train_specialist(torch::nn::Sequential& generalist, const nloh
     return functional::kd_loss(logits, reduced.index_select(0, indices),
                                labels.index_select(0, indices), loss_options);
   };
-  {
-    s.model->eval();
-    const auto start = evaluate([&](const torch::Tensor& x) { return s.model->forward(x); }, test,
-                                options.eval_batch_size(), device);
-    spdlog::info("{}: before training (at the batches' prior), {} test errors on S + dustbin",
-                 phase, start.errors);
-  }
+  s.model->eval();
+  out.start = evaluate(s.model, test, options.eval_batch_size(), device);
   out.history = train_with_objective(
       s.model, train_set, sampler, objective,
       TrainOptions().trainer(options).phase(phase).callbacks(callbacks).evaluate_on("test", test));

@@ -70,8 +70,7 @@ enum class Split { kTrain, kTest };
 /// An uninitialised contiguous CPU tensor of `sizes` and `dtype` whose memory is aligned to 2 MiB
 /// and advised for transparent huge pages (Linux madvise(MADV_HUGEPAGE)); elsewhere, or when
 /// the allocation or advice is refused, an ordinary torch::empty. The loaders hold images here:
-/// gathering a batch of random rows then misses the TLB far less (on the bench machine the
-/// gather of 128 Fashion-MNIST images in a training step took about 40 % less time).
+/// gathering a batch of random rows then misses the TLB far less (bench/RESULTS.md).
 /// Throws c10::Error if `sizes` has a negative entry.
 torch::Tensor empty_huge_pages(at::IntArrayRef sizes, torch::Dtype dtype = torch::kFloat32);
 

@@ -6,8 +6,6 @@
 
 #include <torch/types.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -90,13 +88,13 @@ void validate_class_subsets(const ClassSubsets& subsets, int64_t num_classes);
 /// `subsets` sorted (each ascending, then by smallest class), as `find_class_subsets` returns.
 ClassSubsets normalized(ClassSubsets subsets);
 
-/// Reads subsets from JSON: an array of arrays of class indices, or an object holding one
-/// under "subsets" (the file `save_class_subsets` writes; its "num_classes", when present, must
-/// equal `num_classes`). `where` names the value in messages.
-/// Throws std::invalid_argument "<where>: ..." on a wrong shape or type, or as
+/// Reads subsets from JSON text: an array of arrays of class indices (`[[0, 2, 4, 6], [5, 7,
+/// 9]]`), or an object holding one under "subsets" (the file `save_class_subsets` writes; its
+/// "num_classes", when present, must equal `num_classes`). `where` names the value in messages.
+/// Throws std::invalid_argument "<where>: ..." on malformed JSON, a wrong shape or type, or as
 /// `validate_class_subsets`. The result is normalized.
-ClassSubsets class_subsets_from_json(const nlohmann::json& json, int64_t num_classes,
-                                     const std::string& where);
+ClassSubsets parse_class_subsets(const std::string& text, int64_t num_classes,
+                                 const std::string& where);
 
 /// Writes `{"num_classes": C, "subsets": [[...], ...], "subset_names": [[...], ...]}`
 /// atomically; "subset_names" (the subsets spelled with `class_names`, C entries) only when
@@ -105,7 +103,7 @@ ClassSubsets class_subsets_from_json(const nlohmann::json& json, int64_t num_cla
 void save_class_subsets(const std::string& path, const ClassSubsets& subsets, int64_t num_classes,
                         const std::vector<std::string>& class_names = {});
 
-/// Reads a file written by `save_class_subsets` (or any JSON `class_subsets_from_json`
+/// Reads a file written by `save_class_subsets` (or any JSON `parse_class_subsets`
 /// accepts). Throws std::runtime_error naming the path if it is missing or malformed.
 ClassSubsets load_class_subsets(const std::string& path, int64_t num_classes);
 

@@ -15,7 +15,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "distillery/model.h"
 #include "distillery/specialists/clustering.h"
+#include "distillery/option_fields.h"
+#include "distillery/specialists/specialist.h"
 
 namespace distillery::specialists {
 
@@ -31,6 +34,8 @@ enum class CombineMethod {
   /// a step that decreases F enough (Armijo) and halves, the step refused, otherwise.
   kGradient,
 };
+/// The name table of CombineMethod: "multiplicative", "gradient".
+const EnumNames<CombineMethod>& combine_method_names();
 
 /// Settings of the combination.
 struct CombineOptions {
@@ -89,5 +94,16 @@ Combination combine_specialists(const torch::Tensor& generalist_log_probabilitie
                                 const std::vector<torch::Tensor>& specialist_log_probabilities,
                                 const ClassSubsets& subsets,
                                 const CombineOptions& options = CombineOptions());
+
+/// The combined prediction for `images` (`[N, ...]`): the generalist's and each specialist's
+/// log_softmax, computed in batches of `batch_size` on `device` without autograd (the models are
+/// put in eval mode), then `combine_specialists` over all N at once. `specialists[m].classes`
+/// are the subsets.
+/// Throws c10::Error as `combine_specialists`, or if a model's outputs do not fit.
+Combination predict_with_specialists(const Model& generalist,
+                                     const std::vector<Specialist>& specialists,
+                                     const torch::Tensor& images, const CombineOptions& options,
+                                     int64_t batch_size = 1000,
+                                     torch::Device device = torch::kCPU);
 
 }  // namespace distillery::specialists

@@ -8,12 +8,12 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/types.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "distillery/model.h"
 #include "distillery/models.h"
 
 namespace distillery::specialists {
@@ -75,17 +75,15 @@ TORCH_MODULE(DustbinReduction);
 
 /// A specialist's model as it is used and stored.
 struct Specialist {
-  /// `[B, ...]` images to `[B, |S| + 1]` logits (the last output is the dustbin): the layers
-  /// of `network` followed by `reduction`, sharing their parameters.
+  /// `[B, ...]` images to `[B, |S| + 1]` logits (the last output is the dustbin): `network`
+  /// followed by `reduction`, sharing their parameters. When `network` is a Sequential its
+  /// layers come first, one by one; any other network is one module ("network") of it. (A
+  /// Sequential converts to a Model wherever one is taken.)
   torch::nn::Sequential model;
   /// The generalist-shaped network, `[B, ...]` images to `[B, C]` logits.
-  torch::nn::Sequential network;
+  Model network;
   /// Its output layer.
   DustbinReduction reduction{nullptr};
-  /// Architecture spec (the generalist's) used to rebuild `network`.
-  nlohmann::json spec;
-  /// Image shape the model expects.
-  InputShape input;
   /// C, the generalist's class count.
   int64_t num_classes = 0;
   /// The subset S, ascending.
@@ -100,31 +98,43 @@ struct Specialist {
 };
 
 /// A new specialist for `subset`, initialised from `generalist` (Hinton et al. 2015, §5): a
-/// copy of every weight and buffer of the generalist (built anew from `spec`, C outputs),
-/// followed by a DustbinReduction. The head's rows for S are thus the generalist's, and the
-/// dustbin logit is the logsumexp of the generalist's rows for the other classes, so a new
-/// specialist predicts exactly the generalist's distribution reduced to S + dustbin, and
-/// training specialises it from there. (A linear dustbin row can only approximate that
-/// logsumexp: started as the mean of the other rows plus log(C - |S|), the T-shirt/shirt
-/// specialist of Fashion-MNIST began with 551 test errors on its task where the generalist
-/// makes 510; see README, "Specialists".)
-/// Throws c10::Error if `generalist` does not output C = `num_classes` logits or does not
-/// match `spec`, or as `dustbin_label_map`.
-Specialist make_specialist(torch::nn::Sequential& generalist, const nlohmann::json& spec,
-                           InputShape input, int64_t num_classes,
-                           const std::vector<int64_t>& subset);
+/// network built by `make_network` (the generalist's architecture with C = `num_classes`
+/// outputs) into which every weight and buffer of the generalist is copied by name, followed
+/// by a DustbinReduction, on the generalist's device. The head's rows for S are thus the
+/// generalist's, and the dustbin logit is the logsumexp of the generalist's rows for the other
+/// classes, so a new specialist predicts exactly the generalist's distribution reduced to S +
+/// dustbin, and training specialises it from there. (A linear dustbin row can only approximate
+/// that logsumexp; README, "Specialists", shows what that costs.)
+/// Example:
+///     auto make_network = [] { return Model(make_mlp(MLPOptions(), {1, 28, 28}, 10)); };
+///     auto s = make_specialist(generalist, make_network, 10, {3, 5});
+/// Throws c10::Error if `make_network` is empty or builds an empty model, if a weight or buffer
+/// of the network is missing from the generalist or has another shape there (e.g. a generalist
+/// without C = `num_classes` outputs), if the generalist has parameters the network has not,
+/// or as `dustbin_label_map`.
+Specialist make_specialist(const Model& generalist, const std::function<Model()>& make_network,
+                           int64_t num_classes, const std::vector<int64_t>& subset);
 
 /// Adds `shift` to the dustbin logit (the reduction's `dustbin_bias`) and to
 /// `specialist.dustbin_bias`.
 void shift_dustbin_bias(Specialist& specialist, double shift);
 
-/// Saves the network with its classes, subset share and dustbin bias (metadata kind
-/// "specialist") and `info`, what the generalist was trained on (see `save_model`), atomically.
-/// Throws std::runtime_error naming the path on I/O failure.
-void save_specialist(const std::string& path, Specialist& specialist, const ModelInfo& info);
+/// Saves the network with `record` (its architecture spec, input shape and what the generalist
+/// was trained on, see `save_model`; its `metadata` is replaced by the specialist's classes,
+/// subset share and dustbin bias, kind "specialist"), atomically.
+/// Throws c10::Error if `record.num_classes` is not the specialist's C, or as `save_model`.
+void save_specialist(const std::string& path, const Specialist& specialist,
+                     const ModelRecord& record);
 
-/// Loads a file written by `save_specialist`. Throws std::runtime_error naming the path if it
-/// is missing, damaged, or not a specialist, or its subset does not fit its class count.
-Specialist load_specialist(const std::string& path);
+/// Loads a file written by `save_specialist`: `build_network(record)` builds a network of the
+/// architecture the record describes (C = `record.num_classes` outputs), the file's weights are
+/// loaded into it, and the specialist is assembled around it, in eval mode. (The application
+/// layer's `load_specialist(path)`, distillery/app/model_specs.h, builds zoo networks from the
+/// stored spec.)
+/// Throws std::runtime_error naming the path if the file is not a specialist, or its record is
+/// damaged or its subset does not fit its class count; as `read_model_record` and
+/// `load_model_weights`; and whatever `build_network` throws.
+Specialist load_specialist(const std::string& path,
+                           const std::function<Model(const ModelRecord&)>& build_network);
 
 }  // namespace distillery::specialists

@@ -6,10 +6,24 @@
 
 #include <string>
 
-#include "distillery/json_fields.h"
+#include "distillery/app/json_fields.h"
 #include "distillery/option_fields.h"
 
 namespace distillery::detail {
+
+// The enum value `key` of `reader` names, `fallback` when absent. Throws ConfigError
+// "<object>.<key>: must be <choices>, got "<text>"" for a name outside the table.
+template <typename E>
+E read_choice(ObjectReader& reader, const std::string& key, const EnumNames<E>& names,
+              E fallback) {
+  const auto text = reader.get(key, names.name(fallback));
+  const auto found = names.find(text);
+  if (!found) {
+    throw ConfigError(reader.where(key) + ": must be " + names.choices() + ", got \"" + text +
+                      "\"");
+  }
+  return *found;
+}
 
 // Reads every field of the table that the object holds; the others keep their value. A name
 // that is not one of an enum's throws ConfigError "<object>.<name>: must be <choices>, got ...".
@@ -25,13 +39,7 @@ class JsonFieldReader {
   }
   template <typename E>
   void choice(const char* name, E& value, const EnumNames<E>& names, const char* /*description*/) {
-    const auto text = reader_.get(name, names.name(value));
-    const auto found = names.find(text);
-    if (!found) {
-      throw ConfigError(reader_.where(name) + ": must be " + names.choices() + ", got \"" + text +
-                        "\"");
-    }
-    value = *found;
+    value = read_choice(reader_, name, names, value);
   }
 
  private:

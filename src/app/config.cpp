@@ -1,4 +1,4 @@
-#include "distillery/config.h"
+#include "distillery/app/config.h"
 
 #include <torch/torch.h>
 
@@ -10,7 +10,7 @@
 #include "config_readers.h"
 #include "option_json.h"
 #include "distillery/io.h"
-#include "distillery/models.h"
+#include "distillery/app/model_specs.h"
 
 namespace distillery {
 namespace detail {
@@ -215,13 +215,11 @@ DistillationConfig read_distillation(ObjectReader& root) {
   DistillationConfig c;
   c.loss.temperature(k.get("temperature", c.loss.temperature()));
   c.loss.alpha(k.get("alpha", c.loss.alpha()));
-  c.soft_targets = k.get("soft_targets", c.soft_targets);
-  check_path("distillation.soft_targets", c.soft_targets);
+  const auto soft_targets = k.get("soft_targets", c.soft_targets.to_string());
+  check_path("distillation.soft_targets", soft_targets);
   k.finish();
   check_temperature_and_alpha(c.loss, "distillation");
-  if (c.soft_targets.empty()) {
-    throw ConfigError("distillation.soft_targets: must be \"auto\", \"online\" or a file path");
-  }
+  c.soft_targets = SoftTargetsSource::parse(soft_targets);
   return c;
 }
 
@@ -251,9 +249,8 @@ void read_distillation_sections(ObjectReader& r, ExperimentConfig& c) {
   c.student.scratch = s.get("scratch", c.student.scratch);
   s.finish();
   c.distillation = read_distillation(r);
-  const auto& stored = c.distillation.soft_targets;
   const auto jitter = c.student.training.jitter_pixels();
-  if (jitter > 0 && stored != "auto" && stored != "online") {
+  if (jitter > 0 && c.distillation.soft_targets.is_file()) {
     throw ConfigError("distillation.soft_targets: a file of stored soft targets cannot be used "
                       "with student.training.jitter_pixels = " + std::to_string(jitter) +
                       " (the teacher must see every jittered image); use \"online\", or "
@@ -347,13 +344,50 @@ nlohmann::json to_json(const ExperimentConfig& c) {
                       {"scratch", c.student.scratch}};
     out["distillation"] = {{"temperature", c.distillation.loss.temperature()},
                            {"alpha", c.distillation.loss.alpha()},
-                           {"soft_targets", c.distillation.soft_targets}};
+                           {"soft_targets", c.distillation.soft_targets.to_string()}};
   }
   if (c.specialists) {
     out["generalist"] = teacher_to_json(c.specialists->generalist);
     out["specialists"] = specialists_to_json(*c.specialists);
   }
   return out;
+}
+
+const EnumNames<SoftTargetsMode>& soft_targets_mode_names() {
+  static const EnumNames<SoftTargetsMode> names{
+      {{SoftTargetsMode::kAuto, "auto"}, {SoftTargetsMode::kOnline, "online"}}};
+  return names;
+}
+
+std::string SoftTargetsSource::to_string() const {
+  return is_file() ? path : soft_targets_mode_names().name(mode);
+}
+
+SoftTargetsSource SoftTargetsSource::parse(const std::string& text) {
+  if (text.empty()) {
+    throw ConfigError("distillation.soft_targets: must be \"auto\", \"online\" or a file path");
+  }
+  SoftTargetsSource source;
+  if (const auto mode = soft_targets_mode_names().find(text)) {
+    source.mode = *mode;
+  } else {
+    source.mode = SoftTargetsMode::kFile;
+    source.path = text;
+  }
+  return source;
+}
+
+const EnumNames<ClusterOn>& cluster_on_names() {
+  static const EnumNames<ClusterOn> names{
+      {{ClusterOn::kHeldout, "heldout"}, {ClusterOn::kTrain, "train"}}};
+  return names;
+}
+
+std::string training_schema() {
+  detail::SchemaWriter writer;
+  const TrainerOptions defaults;
+  visit_fields(defaults, writer);
+  return writer.text();
 }
 
 }  // namespace distillery

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "distillery/config.h"
+#include "distillery/app/config.h"
 
 namespace {
 
@@ -212,7 +212,7 @@ TEST(Config, SpecialistsSectionHasDefaultsAndRoundTrips) {
   const auto& s = *c.specialists;
   EXPECT_EQ(s.clustering.clusters(), 4);
   EXPECT_EQ(s.clustering.restarts(), 10);
-  EXPECT_EQ(s.cluster_on, "heldout");  // the default when data.heldout > 0
+  EXPECT_EQ(s.cluster_on, distillery::ClusterOn::kHeldout);  // the default when data.heldout > 0
   EXPECT_EQ(s.training.epochs(), 2);
   EXPECT_DOUBLE_EQ(s.training.learning_rate(), 5e-4);  // fine-tuning default
   EXPECT_DOUBLE_EQ(s.loss.temperature(), 2.0);
@@ -228,7 +228,7 @@ TEST(Config, SpecialistsSectionHasDefaultsAndRoundTrips) {
                                               "exp.json");
   EXPECT_EQ(given.specialists->subsets,
             (distillery::specialists::ClassSubsets{{0, 2, 6}, {5, 9}}));
-  EXPECT_EQ(given.specialists->cluster_on, "train");
+  EXPECT_EQ(given.specialists->cluster_on, distillery::ClusterOn::kTrain);
 }
 
 TEST(Config, SpecialistsErrorsNameTheKey) {

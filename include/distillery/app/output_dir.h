@@ -1,4 +1,7 @@
 #pragma once
+#ifdef DISTILLERY_CORE_ONLY
+#error "an application-layer header (distillery::app): the core must not include it"
+#endif
 /// @file output_dir.h
 /// An experiment's output directory, shared safely between runs:
 /// - an exclusive lock (`<out_dir>/.distillery.lock`, holding the owner's pid), so two runs

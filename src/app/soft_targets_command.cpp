@@ -5,9 +5,9 @@
 
 #include <filesystem>
 
-#include "distillery/experiment.h"
+#include "distillery/app/experiment.h"
 #include "distillery/fingerprint.h"
-#include "distillery/output_dir.h"
+#include "distillery/app/output_dir.h"
 #include "distillery/soft_targets.h"
 #include "run_support.h"
 

@@ -12,7 +12,7 @@
 #include "config_readers.h"
 #include "distillery/callbacks.h"
 #include "distillery/fingerprint.h"
-#include "distillery/models.h"
+#include "distillery/app/model_specs.h"
 #include "distillery/state_dict.h"
 
 namespace distillery::detail {
@@ -58,8 +58,8 @@ void check_input_files(const ExperimentConfig& c, bool soft_targets_are_input) {
     if (c.has_distillation) {
       check_teacher_files(c.teacher, "teacher");
       const auto& stored = c.distillation.soft_targets;
-      if (soft_targets_are_input && stored != "auto" && stored != "online") {
-        check_file("distillation.soft_targets", stored,
+      if (soft_targets_are_input && stored.is_file()) {
+        check_file("distillation.soft_targets", stored.path,
                    "; create it with `distillery soft-targets`");
       }
     }
@@ -83,7 +83,7 @@ void protect_inputs(OutputDirectory& out, const ExperimentConfig& c, bool soft_t
   if (c.has_distillation) {
     protect_teacher(out, c.teacher);
     const auto& soft = c.distillation.soft_targets;
-    if (soft_targets_are_input && soft != "auto" && soft != "online") out.protect(soft);
+    if (soft_targets_are_input && soft.is_file()) out.protect(soft.path);
   }
   if (c.specialists) {
     protect_teacher(out, c.specialists->generalist);

@@ -15,7 +15,7 @@
 #include "config_readers.h"
 #include "distillery/callbacks.h"
 #include "distillery/fingerprint.h"
-#include "distillery/models.h"
+#include "distillery/app/model_specs.h"
 #include "distillery/state_dict.h"
 
 namespace distillery::detail {
@@ -34,7 +34,23 @@ std::string last_line(std::string text) {
   return text.substr(from, end - from + 1);
 }
 
-
+// load_torchscript_teacher, whose message about a file of another kind goes on to say under which
+// key the config takes it.
+Teacher torchscript_teacher(const std::string& path) {
+  try {
+    return load_torchscript_teacher(path);
+  } catch (const ModelFileKindError& e) {
+    if (e.kind() == ModelFileKind::kPickle) {
+      throw ModelFileKindError(std::string(e.what()) + "; give it as \"weights\" together with "
+                               "\"model\" (its architecture), not as \"torchscript\"", e.kind());
+    }
+    if (e.kind() == ModelFileKind::kDistilleryModel) {
+      throw ModelFileKindError(std::string(e.what()) + "; give it as \"checkpoint\", not as "
+                               "\"torchscript\"", e.kind());
+    }
+    throw;
+  }
+}
 
 bool needs_training(const TeacherConfig& t) { return !t.model.is_null() && t.weights.empty(); }
 
@@ -114,7 +130,7 @@ BuiltTeacher load_teacher_file(const TeacherConfig& t, const ExperimentData& d,
                                const std::string& phase) {
   BuiltTeacher out;
   if (!t.torchscript.empty()) {
-    out.teacher = load_torchscript_teacher(t.torchscript);
+    out.teacher = torchscript_teacher(t.torchscript);
     out.has_torchscript = true;
     spdlog::info("{}: loaded TorchScript {}", phase, t.torchscript);
   } else if (!t.checkpoint.empty()) {
@@ -146,7 +162,11 @@ BuiltTeacher load_teacher(const TeacherConfig& t, const ExperimentData& d,
     const char* field = !t.torchscript.empty()  ? ".torchscript: "
                         : !t.checkpoint.empty() ? ".checkpoint: "
                                                 : ".weights: ";
-    throw std::runtime_error(key + field + e.what());
+    std::string message = e.what();
+    const std::string core_advice = "(the key argument of load_state_dict)";
+    const auto at = message.rfind(core_advice);
+    if (at != std::string::npos) message.replace(at, core_advice.size(), "(config key \"weights_key\")");
+    throw std::runtime_error(key + field + message);
   }
   probe_teacher(out.teacher, d, torch::Device(t.training.device()), phase, source_of(t));
   return out;
@@ -258,9 +278,9 @@ void save_teacher(const BuiltTeacher& built, const OutputDirectory& out,
     const auto metadata = built.recipes[i].is_null()
                               ? nlohmann::json(nullptr)
                               : nlohmann::json{{"teacher_recipe", built.recipes[i]}};
-    auto net = built.nets[i];
-    save_model(out.path(built.files[i]), net, built.specs[i], shape_of(train), train.num_classes,
-               model_info_of(train), metadata);
+    save_model(out.path(built.files[i]), built.nets[i],
+               model_record(built.specs[i], shape_of(train), train.num_classes,
+                            model_info_of(train), metadata));
   }
 }
 

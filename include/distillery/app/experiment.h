@@ -1,4 +1,7 @@
 #pragma once
+#ifdef DISTILLERY_CORE_ONLY
+#error "an application-layer header (distillery::app): the core must not include it"
+#endif
 /// @file experiment.h
 /// Whole experiments as the command-line program runs them: load data, build the teacher
 /// (train it, or load a checkpoint, state dict, TorchScript file or ensemble), train the
@@ -14,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "distillery/config.h"
+#include "distillery/app/config.h"
 #include "distillery/trainer.h"
 
 namespace distillery {

@@ -1,7 +1,7 @@
 // The output directory: its lock, staged outputs, the all-or-nothing commit, the manifest that
 // keeps a run from removing files it did not write, and protected inputs.
 
-#include "distillery/output_dir.h"
+#include "distillery/app/output_dir.h"
 
 #include <gtest/gtest.h>
 #include <fcntl.h>

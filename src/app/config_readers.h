@@ -1,4 +1,7 @@
 #pragma once
+#ifdef DISTILLERY_CORE_ONLY
+#error "an application-layer header (distillery::app): the core must not include it"
+#endif
 // Internal: the readers and writers of config sections that src/config.cpp and
 // src/config_specialists.cpp share. Not installed; not part of the public API.
 
@@ -6,8 +9,8 @@
 
 #include <string>
 
-#include "distillery/config.h"
-#include "distillery/json_fields.h"
+#include "distillery/app/config.h"
+#include "distillery/app/json_fields.h"
 
 namespace distillery::detail {
 

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include "config_readers.h"
+#include "option_json.h"
+#include "distillery/app/specialists/class_subsets.h"
 
 namespace distillery::detail {
 namespace {
@@ -71,13 +73,8 @@ void read_specialist_training(ObjectReader& s, SpecialistsConfig& c) {
   c.loss.temperature(s.get("temperature", c.loss.temperature()));
   c.loss.alpha(s.get("alpha", c.loss.alpha()));
   check_temperature_and_alpha(c.loss, "specialists");
-  const auto prior = s.get<std::string>("soft_target_prior", "sampled");
-  if (prior != "sampled" && prior != "natural") {
-    throw ConfigError("specialists.soft_target_prior: must be \"sampled\" or \"natural\", got \"" +
-                      prior + "\"");
-  }
-  c.soft_target_prior = prior == "natural" ? specialists::SoftTargetPrior::kNatural
-                                           : specialists::SoftTargetPrior::kSampled;
+  c.soft_target_prior = read_choice(s, "soft_target_prior", specialists::soft_target_prior_names(),
+                                    c.soft_target_prior);
 }
 
 // The test-time combination (specialists/inference.h).
@@ -90,13 +87,7 @@ specialists::CombineOptions read_inference(ObjectReader& s) {
     throw ConfigError("specialists.tolerance: must be in (0, 1), got " +
                       nlohmann::json(i.tolerance()).dump());
   }
-  const auto method = s.get<std::string>("method", "multiplicative");
-  if (method != "multiplicative" && method != "gradient") {
-    throw ConfigError("specialists.method: must be \"multiplicative\" or \"gradient\", got \"" +
-                      method + "\"");
-  }
-  i.method(method == "gradient" ? specialists::CombineMethod::kGradient
-                                : specialists::CombineMethod::kMultiplicative);
+  i.method(read_choice(s, "method", specialists::combine_method_names(), i.method()));
   return i;
 }
 
@@ -108,12 +99,9 @@ SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, u
   const auto& json = root.object("specialists");
   ObjectReader s(json, "specialists");
   read_subsets(s, json, seed, c);
-  c.cluster_on = s.get<std::string>("cluster_on", data.heldout > 0 ? "heldout" : "train");
-  if (c.cluster_on != "heldout" && c.cluster_on != "train") {
-    throw ConfigError("specialists.cluster_on: must be \"heldout\" or \"train\", got \"" +
-                      c.cluster_on + "\"");
-  }
-  if (c.subsets.empty() && c.cluster_on == "heldout" && data.heldout < 2) {
+  c.cluster_on = read_choice(s, "cluster_on", cluster_on_names(),
+                             data.heldout > 0 ? ClusterOn::kHeldout : ClusterOn::kTrain);
+  if (c.subsets.empty() && c.cluster_on == ClusterOn::kHeldout && data.heldout < 2) {
     throw ConfigError("specialists.cluster_on: \"heldout\" needs data.heldout >= 2 (e.g. 5000)");
   }
   read_specialist_training(s, c);
@@ -128,15 +116,13 @@ nlohmann::json specialists_to_json(const SpecialistsConfig& c) {
       {"min_subset_size", c.clustering.min_subset_size()},
       {"kmeans_iterations", c.clustering.max_iterations()},
       {"standardize", c.clustering.standardize()},
-      {"cluster_on", c.cluster_on},
+      {"cluster_on", cluster_on_names().name(c.cluster_on)},
       {"training", training_to_json(c.training)},
       {"temperature", c.loss.temperature()},
       {"alpha", c.loss.alpha()},
-      {"soft_target_prior",
-       c.soft_target_prior == specialists::SoftTargetPrior::kNatural ? "natural" : "sampled"},
+      {"soft_target_prior", specialists::soft_target_prior_names().name(c.soft_target_prior)},
       {"top_n", c.inference.top_n()},
-      {"method", c.inference.method() == specialists::CombineMethod::kGradient ? "gradient"
-                                                                                 : "multiplicative"},
+      {"method", specialists::combine_method_names().name(c.inference.method())},
       {"max_iterations", c.inference.max_iterations()},
       {"tolerance", c.inference.tolerance()}};
   if (c.subsets.empty()) {

@@ -1,4 +1,4 @@
-#include "distillery/output_dir.h"
+#include "distillery/app/output_dir.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -1,4 +1,7 @@
 #pragma once
+#ifdef DISTILLERY_CORE_ONLY
+#error "an application-layer header (distillery::app): the core must not include it"
+#endif
 // Internal: what the experiment drivers (experiment.cpp, specialists/pipeline.cpp) share:
 // staged outputs, building a teacher or generalist from its config, and model reports.
 // Not installed; not part of the public API.
@@ -9,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "distillery/config.h"
-#include "distillery/experiment.h"
+#include "distillery/app/config.h"
+#include "distillery/app/experiment.h"
 #include "distillery/metrics.h"
-#include "distillery/models.h"
-#include "distillery/output_dir.h"
+#include "distillery/app/model_specs.h"
+#include "distillery/app/output_dir.h"
 #include "distillery/teacher.h"
 #include "distillery/trainer.h"
 

@@ -1,4 +1,7 @@
 #pragma once
+#ifdef DISTILLERY_CORE_ONLY
+#error "an application-layer header (distillery::app): the core must not include it"
+#endif
 /// @file json_fields.h
 /// Strict reading of JSON objects into options structs: every key is either read or reported
 /// as unknown, and a wrong type names the key. Shared by the config and the model registry.
@@ -12,12 +15,9 @@
 #include <type_traits>
 #include <vector>
 
-namespace distillery {
+#include "distillery/io.h"  // round_for_json
 
-/// `value` rounded to `decimals` decimal places, for JSON outputs: a sum of timings such as
-/// 0.0025236820000000006 s is written as 0.002524 (the shortest text of the rounded double).
-/// Non-finite values are returned unchanged.
-double round_for_json(double value, int decimals = 6);
+namespace distillery {
 
 /// The JSON text of `value`, cut to about 60 characters for error messages.
 std::string short_dump(const nlohmann::json& value);

@@ -1,4 +1,4 @@
-#include "distillery/json_fields.h"
+#include "distillery/app/json_fields.h"
 
 #include <cmath>
 #include <functional>
@@ -145,13 +145,6 @@ void ObjectReader::finish() const {
       throw ConfigError(where(item.key()) + ": unknown key (known keys here: " + known + ")");
     }
   }
-}
-
-double round_for_json(double value, int decimals) {
-  if (!std::isfinite(value)) return value;
-  const double scale = std::pow(10.0, decimals);
-  const double scaled = value * scale;
-  return std::isfinite(scaled) ? std::round(scaled) / scale : value;
 }
 
 std::string short_dump(const nlohmann::json& value) {

@@ -1,4 +1,7 @@
 #pragma once
+#ifdef DISTILLERY_CORE_ONLY
+#error "an application-layer header (distillery::app): the core must not include it"
+#endif
 /// @file config.h
 /// The JSON experiment schema. One file describes a whole experiment: data, teacher, student,
 /// distillation objective and training settings. Unknown keys and wrong types are errors that
@@ -42,6 +45,7 @@
 ///     "generalist": <teacher>,               // required; not TorchScript, not an ensemble
 ///     "specialists": {"clusters": 3,         // K-means clusters M of the classes
 ///                     "restarts": 10,        // k-means++ starts, the most compact kept
+///                     "kmeans_iterations": 300,  // Lloyd iterations per start
 ///                     "min_subset_size": 2,  // smaller clusters get no specialist
 ///                     "standardize": true,   // cluster the correlation matrix (see
 ///                                            //   ClusteringOptions); false: the covariance
@@ -66,9 +70,8 @@
 ///     {"torchscript": "teacher.ts"}                   // a TorchScript model
 ///     {"members": [<teacher>, ...], "combine": "arithmetic" | "geometric"}  // an ensemble
 ///
-/// `<training>`: `epochs`, `batch_size`, `optimizer`, `learning_rate`, `momentum`,
-/// `weight_decay`, `lr_schedule`, `lr_step_epochs`, `lr_gamma`, `eval_batch_size`,
-/// `jitter_pixels`, `prefetch` (see TrainerOptions for meanings and defaults).
+/// `<training>`: the fields of `visit_fields(TrainerOptions)` (trainer.h), listed with their
+/// defaults and bounds by `training_schema()` and in docs/config.md.
 
 #include <nlohmann/json.hpp>
 
@@ -77,7 +80,7 @@
 #include <vector>
 
 #include "distillery/data/dataset.h"
-#include "distillery/json_fields.h"
+#include "distillery/app/json_fields.h"
 #include "distillery/losses.h"
 #include "distillery/specialists/clustering.h"
 #include "distillery/specialists/inference.h"
@@ -143,13 +146,49 @@ struct StudentConfig {
   bool scratch = true;
 };
 
+/// How the soft targets of a distillation are obtained (the config's
+/// `distillation.soft_targets`).
+enum class SoftTargetsMode {
+  /// "auto": stored in out_dir and reused when teacher and data match; the teacher runs online
+  /// when the transfer set is jittered.
+  kAuto,
+  /// "online": the teacher runs on every batch.
+  kOnline,
+  /// A path: a file written by `distillery soft-targets` (any other string).
+  kFile,
+};
+/// The name table of SoftTargetsMode: "auto", "online" (a file is given by its path).
+const EnumNames<SoftTargetsMode>& soft_targets_mode_names();
+
+/// `distillation.soft_targets`: a mode, and the file for kFile.
+struct SoftTargetsSource {
+  SoftTargetsMode mode = SoftTargetsMode::kAuto;
+  /// The file of stored soft targets (kFile only; empty otherwise).
+  std::string path;
+  /// Whether the soft targets are read from `path`.
+  bool is_file() const { return mode == SoftTargetsMode::kFile; }
+  /// "auto", "online", or the path.
+  std::string to_string() const;
+  /// "auto" and "online" are those modes; any other non-empty text is a path.
+  /// Throws ConfigError when `text` is empty.
+  static SoftTargetsSource parse(const std::string& text);
+};
+
 /// Distillation settings (Hinton et al. 2015, §2).
 struct DistillationConfig {
   /// Temperature and alpha of the objective.
   KDLossOptions loss;
-  /// "auto", "online", or a path to stored soft targets (see the schema above).
-  std::string soft_targets = "auto";
+  /// Where the soft targets come from (see the schema above).
+  SoftTargetsSource soft_targets;
 };
+
+/// Whose generalist predictions give the covariance the specialists' classes are clustered on.
+enum class ClusterOn {
+  kHeldout,  ///< "heldout": the held-out training images (data.heldout)
+  kTrain,    ///< "train": the training images
+};
+/// The name table of ClusterOn: "heldout", "train".
+const EnumNames<ClusterOn>& cluster_on_names();
 
 /// Specialists on top of a generalist (Hinton et al. 2015, §5; see the schema above).
 struct SpecialistsConfig {
@@ -163,7 +202,7 @@ struct SpecialistsConfig {
   /// The file the hand-given subsets came from, if any (kept for the resolved config).
   std::string subsets_file;
   /// "heldout" or "train": whose generalist predictions give the covariance.
-  std::string cluster_on = "train";
+  ClusterOn cluster_on = ClusterOn::kTrain;
   /// Each specialist's training (fine-tuning from the generalist's weights). Defaults:
   /// 5 epochs, Adam at 5e-4, cosine (on Fashion-MNIST, 3 epochs at 1e-4 left the specialists
   /// no better than the generalist on their own classes).
@@ -210,5 +249,10 @@ ExperimentConfig load_config(const std::string& path);
 /// The fully resolved config (every default filled in), in the input schema; saved next to
 /// the outputs so a run can be repeated exactly.
 nlohmann::json to_json(const ExperimentConfig& config);
+
+/// The documented schema of a "training" section, one Markdown line per field of the
+/// TrainerOptions table (`visit_fields`): "- `name`: description (default D; bounds)". It is
+/// the "training" part of docs/config.md, which a test keeps equal to it.
+std::string training_schema();
 
 }  // namespace distillery

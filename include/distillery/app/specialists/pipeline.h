@@ -1,11 +1,13 @@
 #pragma once
+#ifdef DISTILLERY_CORE_ONLY
+#error "an application-layer header (distillery::app): the core must not include it"
+#endif
 /// @file specialists/pipeline.h
 /// The whole §5 experiment as `distillery specialists` runs it (Hinton et al. 2015, §5):
 /// train or load a generalist, find the class subsets from the covariance of its predictions
 /// (or take them as given), train one specialist per subset, and compare the generalist alone
 /// with the generalist combined with its specialists on the test set.
 
-#include <torch/nn/modules/container/sequential.h>
 #include <torch/types.h>
 
 #include <cstdint>
@@ -13,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "distillery/config.h"
-#include "distillery/experiment.h"
+#include "distillery/app/config.h"
+#include "distillery/app/experiment.h"
 #include "distillery/specialists/clustering.h"
 #include "distillery/specialists/inference.h"
 #include "distillery/specialists/specialist.h"
@@ -68,16 +70,6 @@ struct SpecialistsResult {
   /// every specialist).
   double mean_multiply_adds = 0.0;
 };
-
-/// The combined prediction for `images` (`[N, ...]`): the generalist's and each specialist's
-/// log_softmax, computed in batches of `batch_size` on `device` without autograd, then
-/// `combine_specialists` over all N at once. `specialists[m].classes` are the subsets.
-/// Throws c10::Error as `combine_specialists`, or if a model's outputs do not fit.
-Combination predict_with_specialists(torch::nn::Sequential& generalist,
-                                     std::vector<Specialist>& specialists,
-                                     const torch::Tensor& images, const CombineOptions& options,
-                                     int64_t batch_size = 1000,
-                                     torch::Device device = torch::kCPU);
 
 /// Runs the specialists experiment of `config` (which must have a "specialists" section) and
 /// writes to `config.out_dir`, staged like `run_experiment`: `results.json` (a

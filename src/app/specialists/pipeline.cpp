@@ -1,4 +1,4 @@
-#include "distillery/specialists/pipeline.h"
+#include "distillery/app/specialists/pipeline.h"
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -7,21 +7,14 @@
 
 #include "distillery/io.h"
 #include "distillery/metrics.h"
+#include "distillery/app/model_specs.h"
 #include "distillery/models.h"
-#include "distillery/output_dir.h"
+#include "distillery/app/output_dir.h"
 #include "distillery/specialists/training.h"
-#include "../run_support.h"
+#include "run_support.h"
 
 namespace distillery::specialists {
 namespace {
-
-torch::Tensor log_probabilities(torch::nn::Sequential& model, const torch::Tensor& images,
-                                int64_t batch_size, torch::Device device) {
-  model->eval();
-  const auto logits = compute_logits([&](const torch::Tensor& x) { return model->forward(x); },
-                                     images, batch_size, device);
-  return torch::log_softmax(logits, 1);
-}
 
 nlohmann::json to_json(const SpecialistReport& r) {
   return {{"classes", r.classes},
@@ -39,24 +32,6 @@ int64_t errors_in(const torch::Tensor& predictions, const torch::Tensor& labels,
   const auto inside = torch::isin(labels, torch::tensor(classes, torch::kInt64));
   return predictions.ne(labels).logical_and(inside).sum().item<int64_t>();
 }
-
-}  // namespace
-
-Combination predict_with_specialists(torch::nn::Sequential& generalist,
-                                     std::vector<Specialist>& specialists,
-                                     const torch::Tensor& images, const CombineOptions& options,
-                                     int64_t batch_size, torch::Device device) {
-  const auto general = log_probabilities(generalist, images, batch_size, device);
-  ClassSubsets subsets;
-  std::vector<torch::Tensor> outputs;
-  for (auto& s : specialists) {
-    subsets.push_back(s.classes);
-    outputs.push_back(log_probabilities(s.model, images, batch_size, device));
-  }
-  return combine_specialists(general, outputs, subsets, options);
-}
-
-namespace {
 
 using Callbacks = std::vector<std::shared_ptr<Callback>>;
 
@@ -81,7 +56,7 @@ void choose_subsets(const SpecialistsConfig& sc, torch::nn::Sequential& generali
   result.subsets_source = "given";
   if (!result.subsets.empty()) return;
   const auto cluster_logits =
-      sc.cluster_on == "heldout"
+      sc.cluster_on == ClusterOn::kHeldout
           ? compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); },
                            d.heldout.images, sc.training.eval_batch_size(), device)
           : train_logits;
@@ -113,13 +88,27 @@ std::vector<Specialist> train_specialists(const SpecialistsConfig& sc,
                                           const Callbacks& callbacks, const OutputDirectory& out,
                                           SpecialistsResult& result) {
   const torch::Device device(sc.training.device());
+  const auto input = detail::shape_of(d.train);
+  const int64_t classes = d.train.num_classes;
+  const auto make_network = [&] {
+    return Model(build_model(spec, input, classes, "generalist.model"));
+  };
+  const SpecialistData data{d.train, train_logits, d.test};
   std::vector<Specialist> trained;
   for (std::size_t m = 0; m < result.subsets.size(); ++m) {
     const auto phase = "specialist_" + std::to_string(m);
-    auto run = train_specialist(generalist, spec, result.subsets[m], d.train, train_logits, d.test,
-                                sc.training, sc.loss, sc.soft_target_prior, phase, callbacks);
+    auto run = train_specialist(generalist, make_network, result.subsets[m], data,
+                                SpecialistTrainingOptions()
+                                    .trainer(sc.training)
+                                    .loss(sc.loss)
+                                    .prior(sc.soft_target_prior)
+                                    .phase(phase)
+                                    .callbacks(callbacks));
+    spdlog::info("{}: before training (at the batches' prior), {} test errors on S + dustbin",
+                 phase, run.start.errors);
     auto& s = run.specialist;
-    save_specialist(out.path(phase + ".pt"), s, model_info_of(d.train));
+    save_specialist(out.path(phase + ".pt"), s,
+                    model_record(spec, input, classes, model_info_of(d.train)));
     data::Dataset mapped = d.test;
     mapped.labels = to_specialist_labels(d.test.labels, s.classes, d.train.num_classes);
     mapped.num_classes = static_cast<int64_t>(s.classes.size()) + 1;
@@ -201,7 +190,7 @@ nlohmann::json results_json(const ExperimentConfig& c, const SpecialistsResult& 
       {"clustered_matrix", result.subsets_source != "clustering" ? nlohmann::json(nullptr)
                            : sc.clustering.standardize()      ? nlohmann::json("correlation")
                                                                 : nlohmann::json("covariance")},
-      {"cluster_on", result.subsets_source == "clustering" ? nlohmann::json(sc.cluster_on)
+      {"cluster_on", result.subsets_source == "clustering" ? nlohmann::json(cluster_on_names().name(sc.cluster_on))
                                                              : nlohmann::json(nullptr)},
       {"covariance", result.covariance},
       {"generalist", distillery::to_json(result.generalist)},

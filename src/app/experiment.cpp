@@ -1,4 +1,4 @@
-#include "distillery/experiment.h"
+#include "distillery/app/experiment.h"
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -11,8 +11,8 @@
 #include "distillery/callbacks.h"
 #include "distillery/fingerprint.h"
 #include "distillery/io.h"
-#include "distillery/models.h"
-#include "distillery/output_dir.h"
+#include "distillery/app/model_specs.h"
+#include "distillery/app/output_dir.h"
 #include "distillery/soft_targets.h"
 #include "distillery/teacher.h"
 #include "run_support.h"
@@ -35,12 +35,15 @@ using detail::require_distillation;
 using detail::teacher_files;
 
 
+// What the core's StaleSoftTargetsError leaves to the program to say.
+constexpr const char* kRecompute = "; recompute it with `distillery soft-targets`";
+
 // Reads a file of stored soft targets given by path (distillation.soft_targets) and checks it
 // against the transfer set, before anything trains; nullopt for "auto" and "online".
 std::optional<SoftTargets> preload_soft_targets(const ExperimentConfig& c,
                                                 const data::Dataset& transfer) {
-  const auto& setting = c.distillation.soft_targets;
-  if (setting == "auto" || setting == "online") return std::nullopt;
+  if (!c.distillation.soft_targets.is_file()) return std::nullopt;
+  const auto& setting = c.distillation.soft_targets.path;
   std::error_code ec;
   if (!fs::exists(setting, ec)) {
     throw std::runtime_error("distillation.soft_targets: " + setting + " does not exist (relative "
@@ -54,6 +57,8 @@ std::optional<SoftTargets> preload_soft_targets(const ExperimentConfig& c,
     check_soft_targets(stored, setting, stored.teacher_fingerprint,
                        fingerprint_transfer_set(transfer));
     return stored;
+  } catch (const StaleSoftTargetsError& e) {
+    throw std::runtime_error(std::string("distillation.soft_targets: ") + e.what() + kRecompute);
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string("distillation.soft_targets: ") + e.what());
   }
@@ -67,20 +72,23 @@ std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teache
                                                const data::Dataset& transfer,
                                                std::optional<SoftTargets> preloaded,
                                                OutputDirectory& out, std::string& mode_out) {
-  const auto& setting = c.distillation.soft_targets;
-  if (setting == "online" || (setting == "auto" && c.student.training.jitter_pixels() > 0)) {
+  const auto& source = c.distillation.soft_targets;
+  const bool automatic = source.mode == SoftTargetsMode::kAuto;
+  if (source.mode == SoftTargetsMode::kOnline ||
+      (automatic && c.student.training.jitter_pixels() > 0)) {
     mode_out = "online";
-    if (setting == "auto") spdlog::info("soft targets: teacher online (the transfer set is jittered)");
+    if (automatic) spdlog::info("soft targets: teacher online (the transfer set is jittered)");
     return std::nullopt;
   }
+  const auto& setting = source.path;
   const auto teacher_fp = teacher->fingerprint();
   const auto transfer_fp = fingerprint_transfer_set(transfer);
   mode_out = "stored";
   if (preloaded) {
     try {
       check_soft_targets(*preloaded, setting, teacher_fp, transfer_fp);
-    } catch (const std::runtime_error& e) {
-      throw std::runtime_error(std::string("distillation.soft_targets: ") + e.what());
+    } catch (const StaleSoftTargetsError& e) {
+      throw std::runtime_error(std::string("distillation.soft_targets: ") + e.what() + kRecompute);
     }
     spdlog::info("soft targets: read {}", setting);
     return preloaded;
@@ -150,8 +158,8 @@ ModelReport train_scratch_student(const ExperimentConfig& c, const ExperimentDat
                                     TrainOptions().trainer(c.student.training)
                                         .phase("student_scratch").callbacks(callbacks)
                                         .evaluate_on("test", d.test));
-  save_model(out.path("student_scratch.pt"), scratch, c.student.model, input, d.train.num_classes,
-             model_info_of(d.train));
+  save_model(out.path("student_scratch.pt"), scratch,
+             model_record(c.student.model, input, d.train.num_classes, model_info_of(d.train)));
   return report_for(scratch, d.test, c.student.training, run.train_seconds);
 }
 
@@ -293,16 +301,16 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
                                           : distill(distilled, built.teacher, transfer, options);
   result.student_distilled =
       report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
-  save_model(out.path("student_distilled.pt"), distilled, c.student.model, shape_of(d.train),
-             d.train.num_classes, model_info_of(d.train));
+  const auto student_record = model_record(c.student.model, shape_of(d.train),
+                                           d.train.num_classes, model_info_of(d.train));
+  save_model(out.path("student_distilled.pt"), distilled, student_record);
 
   // 4. §3: raise the bias of each omitted class by the shift that is best on held-out data.
   if (!c.data.omit_classes.empty()) {
     correct_omitted_classes(c, d, distilled, result);
     result.student_distilled_corrected =
         report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
-    save_model(out.path("student_distilled_corrected.pt"), distilled, c.student.model,
-               shape_of(d.train), d.train.num_classes, model_info_of(d.train));
+    save_model(out.path("student_distilled_corrected.pt"), distilled, student_record);
   }
   write_file_atomic(out.path("results.json"),
                     results_json(c, result, transfer.labeled()).dump(2) + "\n");
@@ -341,8 +349,8 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
       TrainOptions().trainer(training).phase(which)
           .callbacks(with_metrics_file(out.path("metrics.jsonl"), user_callbacks))
           .evaluate_on("test", d.test));
-  save_model(out.path(which + ".pt"), net, spec, input, d.train.num_classes,
-             model_info_of(d.train));
+  save_model(out.path(which + ".pt"), net,
+             model_record(spec, input, d.train.num_classes, model_info_of(d.train)));
   auto report = report_for(net, d.test, training, run.train_seconds);
   out.commit();
   return report;

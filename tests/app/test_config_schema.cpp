@@ -1,0 +1,110 @@
+// The "training" section of a config, read, written and documented from the one field table of
+// TrainerOptions (visit_fields, trainer.h).
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "distillery/app/config.h"
+
+namespace {
+
+// Collects the names of a table.
+struct Names {
+  std::set<std::string> names;
+  template <typename T, typename... Rest>
+  void number(const char* name, const T&, const Rest&...) { names.insert(name); }
+  void flag(const char* name, const bool&, const char*) { names.insert(name); }
+  template <typename E, typename... Rest>
+  void choice(const char* name, const E&, const Rest&...) { names.insert(name); }
+};
+
+std::string training_section_of_docs() {
+  std::ifstream in(std::string(DISTILLERY_SOURCE_DIR) + "/docs/config.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string doc = text.str(), begin = "<!-- training:begin -->\n",
+                    end = "<!-- training:end -->";
+  const auto from = doc.find(begin), to = doc.find(end);
+  if (from == std::string::npos || to == std::string::npos) return "<no training section>";
+  return doc.substr(from + begin.size(), to - from - begin.size());
+}
+
+TEST(ConfigSchema, EveryFieldOfTheTableIsReadAndWrittenUnderItsName) {
+  const auto c = distillery::parse_config(R"({
+    "student": {"model": {"architecture": "mlp"},
+                "training": {"epochs": 3, "batch_size": 7, "optimizer": "sgd",
+                             "learning_rate": 0.5, "momentum": 0.25, "weight_decay": 0.125,
+                             "lr_schedule": "step", "lr_step_epochs": 2, "lr_gamma": 0.5,
+                             "eval_batch_size": 9, "jitter_pixels": 1, "prefetch": true}},
+    "teacher": {"model": {"architecture": "mlp"}}})", "exp.json");
+  const auto& t = c.student.training;
+  EXPECT_EQ(t.epochs(), 3);
+  EXPECT_EQ(t.batch_size(), 7);
+  EXPECT_EQ(t.optimizer(), distillery::Optimizer::kSgd);
+  EXPECT_DOUBLE_EQ(t.learning_rate(), 0.5);
+  EXPECT_DOUBLE_EQ(t.momentum(), 0.25);
+  EXPECT_DOUBLE_EQ(t.weight_decay(), 0.125);
+  EXPECT_EQ(t.lr_schedule(), distillery::LrSchedule::kStep);
+  EXPECT_EQ(t.lr_step_epochs(), 2);
+  EXPECT_DOUBLE_EQ(t.lr_gamma(), 0.5);
+  EXPECT_EQ(t.eval_batch_size(), 9);
+  EXPECT_EQ(t.jitter_pixels(), 1);
+  EXPECT_TRUE(t.prefetch());
+  const auto written = distillery::to_json(c).at("student").at("training");
+  Names table;
+  visit_fields(t, table);
+  std::set<std::string> keys;
+  for (const auto& item : written.items()) keys.insert(item.key());
+  EXPECT_EQ(keys, table.names);
+  EXPECT_EQ(table.names.size(), 12u);
+  EXPECT_EQ(written.at("optimizer"), "sgd");
+  EXPECT_EQ(written.at("lr_schedule"), "step");
+}
+
+TEST(ConfigSchema, ANameOutsideAnEnumsTableIsRefusedWithTheChoices) {
+  try {
+    distillery::parse_config(R"({"student": {"model": {"architecture": "mlp"},
+                                             "training": {"lr_schedule": "linear"}},
+                                 "teacher": {"model": {"architecture": "mlp"}}})", "exp.json");
+    FAIL();
+  } catch (const distillery::ConfigError& e) {
+    EXPECT_STREQ(e.what(), "exp.json: student.training.lr_schedule: must be \"constant\", "
+                           "\"cosine\" or \"step\", got \"linear\"");
+  }
+}
+
+TEST(ConfigSchema, TheDocumentedTrainingSectionIsTheTable) {
+  const auto schema = distillery::training_schema();
+  EXPECT_EQ(schema.rfind("- `epochs`: passes over the training set (default 10; in [1, 1000000])\n",
+                         0), 0u) << schema;
+  EXPECT_NE(schema.find("- `optimizer`: the optimiser (SGD with Nesterov momentum when momentum > "
+                        "0) (default \"adam\"; \"adam\" or \"sgd\")\n"), std::string::npos)
+      << schema;
+  EXPECT_EQ(training_section_of_docs(), schema)
+      << "docs/config.md is out of date: its training section must read\n" << schema;
+}
+
+TEST(ConfigSchema, SoftTargetsAreAModeOrAFile) {
+  using distillery::SoftTargetsMode;
+  using distillery::SoftTargetsSource;
+  EXPECT_EQ(SoftTargetsSource::parse("auto").mode, SoftTargetsMode::kAuto);
+  EXPECT_EQ(SoftTargetsSource::parse("online").mode, SoftTargetsMode::kOnline);
+  const auto file = SoftTargetsSource::parse("runs/x/soft_targets.bin");
+  EXPECT_TRUE(file.is_file());
+  EXPECT_EQ(file.path, "runs/x/soft_targets.bin");
+  for (const char* text : {"auto", "online", "st.bin"}) {
+    EXPECT_EQ(SoftTargetsSource::parse(text).to_string(), text);
+  }
+  EXPECT_THROW(SoftTargetsSource::parse(""), distillery::ConfigError);
+  const auto c = distillery::parse_config(R"({"student": {"model": {"architecture": "mlp"}},
+      "teacher": {"model": {"architecture": "mlp"}},
+      "distillation": {"soft_targets": "online"}})", "exp.json");
+  EXPECT_EQ(c.distillation.soft_targets.mode, SoftTargetsMode::kOnline);
+  EXPECT_EQ(distillery::to_json(c).at("distillation").at("soft_targets"), "online");
+}
+
+}  // namespace
