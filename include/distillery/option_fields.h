@@ -43,6 +43,8 @@ struct Bounds {
   static Bounds closed_open(double low, double high) { return {low, high, false, true}; }
   /// `(low, high]`.
   static Bounds open_closed(double low, double high) { return {low, high, true, false}; }
+  /// `(low, high)`.
+  static Bounds open(double low, double high) { return {low, high, true, true}; }
 
   /// Whether `value` is finite and inside.
   bool contains(double value) const {

@@ -390,4 +390,13 @@ std::string training_schema() {
   return writer.text();
 }
 
+std::string specialists_schema() {
+  detail::SchemaWriter writer;
+  const specialists::ClusteringOptions clustering;
+  const specialists::CombineOptions combination;
+  visit_fields(clustering, writer);
+  visit_fields(combination, writer);
+  return writer.text();
+}
+
 }  // namespace distillery

@@ -32,10 +32,8 @@ void read_subsets(ObjectReader& s, const nlohmann::json& json, uint64_t seed,
   const bool has_clusters = s.has("clusters");
   // One cluster would hold every class, leaving its specialist no dustbin.
   k.clusters(read_bounded(s, "clusters", k.clusters(), 2, kClasses));
-  k.restarts(read_bounded(s, "restarts", k.restarts(), 1, 10000));
   k.min_subset_size(read_bounded(s, "min_subset_size", k.min_subset_size(), 1, kClasses - 1));
-  k.max_iterations(read_bounded(s, "kmeans_iterations", k.max_iterations(), 1, 1000000));
-  k.standardize(s.get("standardize", k.standardize()));
+  read_fields(s, k);  // the rest of the table (clusters and min_subset_size read again: same)
   k.seed(seed);
   if (!s.has("subsets")) return;
   if (has_clusters) {
@@ -81,13 +79,7 @@ void read_specialist_training(ObjectReader& s, SpecialistsConfig& c) {
 specialists::CombineOptions read_inference(ObjectReader& s) {
   specialists::CombineOptions i;
   i.top_n(read_bounded(s, "top_n", i.top_n(), 1, kClasses));
-  i.max_iterations(read_bounded(s, "max_iterations", i.max_iterations(), 1, 1000000));
-  i.tolerance(s.get("tolerance", i.tolerance()));
-  if (!(i.tolerance() > 0 && i.tolerance() < 1)) {
-    throw ConfigError("specialists.tolerance: must be in (0, 1), got " +
-                      nlohmann::json(i.tolerance()).dump());
-  }
-  i.method(read_choice(s, "method", specialists::combine_method_names(), i.method()));
+  read_fields(s, i);
   return i;
 }
 
@@ -112,22 +104,17 @@ SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, u
 
 nlohmann::json specialists_to_json(const SpecialistsConfig& c) {
   nlohmann::json out = {
-      {"restarts", c.clustering.restarts()},
-      {"min_subset_size", c.clustering.min_subset_size()},
-      {"kmeans_iterations", c.clustering.max_iterations()},
-      {"standardize", c.clustering.standardize()},
       {"cluster_on", cluster_on_names().name(c.cluster_on)},
       {"training", training_to_json(c.training)},
       {"temperature", c.loss.temperature()},
       {"alpha", c.loss.alpha()},
       {"soft_target_prior", specialists::soft_target_prior_names().name(c.soft_target_prior)},
-      {"top_n", c.inference.top_n()},
-      {"method", specialists::combine_method_names().name(c.inference.method())},
-      {"max_iterations", c.inference.max_iterations()},
-      {"tolerance", c.inference.tolerance()}};
-  if (c.subsets.empty()) {
-    out["clusters"] = c.clustering.clusters();
-  } else {
+  };
+  detail::JsonFieldWriter writer(out);
+  visit_fields(c.clustering, writer);
+  visit_fields(c.inference, writer);
+  if (!c.subsets.empty()) {
+    out.erase("clusters");
     out["subsets"] = c.subsets;
   }
   return out;

@@ -46,6 +46,36 @@ class JsonFieldReader {
   ObjectReader& reader_;
 };
 
+// Checks every number of the table against its bounds. Throws ConfigError
+// "<object>.<name>: must be <bounds>, got <value>".
+class JsonBoundsChecker {
+ public:
+  explicit JsonBoundsChecker(const ObjectReader& reader) : reader_(reader) {}
+  template <typename T>
+  void number(const char* name, const T& value, const Bounds& bounds, const char* /*desc*/) {
+    if (!bounds.contains(static_cast<double>(value))) {
+      throw ConfigError(reader_.where(name) + ": must be " + bounds.describe() + ", got " +
+                        nlohmann::json(value).dump());
+    }
+  }
+  void flag(const char* /*name*/, const bool& /*value*/, const char* /*description*/) {}
+  template <typename E>
+  void choice(const char* /*name*/, const E& /*value*/, const EnumNames<E>& /*names*/,
+              const char* /*description*/) {}
+
+ private:
+  const ObjectReader& reader_;
+};
+
+// Reads the fields of `options`' table from `reader` and checks them against their bounds.
+template <typename Options>
+void read_fields(ObjectReader& reader, Options& options) {
+  JsonFieldReader fields(reader);
+  visit_fields(options, fields);
+  JsonBoundsChecker bounds(reader);
+  visit_fields(options, bounds);
+}
+
 // Writes every field of the table under its name (enums by their names).
 class JsonFieldWriter {
  public:

@@ -22,14 +22,14 @@ struct Names {
   void choice(const char* name, const E&, const Rest&...) { names.insert(name); }
 };
 
-std::string training_section_of_docs() {
+std::string section_of_docs(const std::string& section) {
   std::ifstream in(std::string(DISTILLERY_SOURCE_DIR) + "/docs/config.md");
   std::stringstream text;
   text << in.rdbuf();
-  const std::string doc = text.str(), begin = "<!-- training:begin -->\n",
-                    end = "<!-- training:end -->";
+  const std::string doc = text.str(), begin = "<!-- " + section + ":begin -->\n",
+                    end = "<!-- " + section + ":end -->";
   const auto from = doc.find(begin), to = doc.find(end);
-  if (from == std::string::npos || to == std::string::npos) return "<no training section>";
+  if (from == std::string::npos || to == std::string::npos) return "<no " + section + " section>";
   return doc.substr(from + begin.size(), to - from - begin.size());
 }
 
@@ -84,8 +84,48 @@ TEST(ConfigSchema, TheDocumentedTrainingSectionIsTheTable) {
   EXPECT_NE(schema.find("- `optimizer`: the optimiser (SGD with Nesterov momentum when momentum > "
                         "0) (default \"adam\"; \"adam\" or \"sgd\")\n"), std::string::npos)
       << schema;
-  EXPECT_EQ(training_section_of_docs(), schema)
+  EXPECT_EQ(section_of_docs("training"), schema)
       << "docs/config.md is out of date: its training section must read\n" << schema;
+}
+
+TEST(ConfigSchema, TheDocumentedSpecialistsKeysAreTheTables) {
+  const auto schema = distillery::specialists_schema();
+  EXPECT_NE(schema.find("- `kmeans_iterations`: Lloyd iterations per start (default 300; in [1, "
+                        "1000000])\n"), std::string::npos) << schema;
+  EXPECT_NE(schema.find("- `tolerance`: "), std::string::npos) << schema;
+  EXPECT_EQ(section_of_docs("specialists"), schema)
+      << "docs/config.md is out of date: its specialists section must read\n" << schema;
+}
+
+TEST(ConfigSchema, TheSpecialistsKeysAreReadCheckedAndWrittenFromTheTables) {
+  const auto c = distillery::parse_config(R"({"data": {"heldout": 100},
+      "generalist": {"model": {"architecture": "mlp"}},
+      "specialists": {"clusters": 4, "restarts": 3, "kmeans_iterations": 50,
+                      "min_subset_size": 3, "standardize": false, "top_n": 2,
+                      "max_iterations": 7, "tolerance": 0.5, "method": "gradient"}})",
+                                          "exp.json");
+  const auto& s = *c.specialists;
+  EXPECT_EQ(s.clustering.clusters(), 4);
+  EXPECT_EQ(s.clustering.restarts(), 3);
+  EXPECT_EQ(s.clustering.max_iterations(), 50);
+  EXPECT_EQ(s.clustering.min_subset_size(), 3);
+  EXPECT_FALSE(s.clustering.standardize());
+  EXPECT_EQ(s.inference.top_n(), 2);
+  EXPECT_EQ(s.inference.max_iterations(), 7);
+  EXPECT_DOUBLE_EQ(s.inference.tolerance(), 0.5);
+  EXPECT_EQ(s.inference.method(), distillery::specialists::CombineMethod::kGradient);
+  const auto written = distillery::to_json(c).at("specialists");
+  EXPECT_EQ(written.at("kmeans_iterations"), 50);
+  EXPECT_EQ(written.at("method"), "gradient");
+  EXPECT_EQ(written.at("standardize"), false);
+  try {
+    distillery::parse_config(R"({"generalist": {"model": {"architecture": "mlp"}},
+        "specialists": {"kmeans_iterations": 0}})", "exp.json");
+    FAIL();
+  } catch (const distillery::ConfigError& e) {
+    EXPECT_STREQ(e.what(), "exp.json: specialists.kmeans_iterations: must be in [1, 1000000], "
+                           "got 0");
+  }
 }
 
 TEST(ConfigSchema, SoftTargetsAreAModeOrAFile) {

@@ -255,4 +255,9 @@ nlohmann::json to_json(const ExperimentConfig& config);
 /// the "training" part of docs/config.md, which a test keeps equal to it.
 std::string training_schema();
 
+/// The documented schema of the K-means and combination keys of a "specialists" section, from
+/// the tables of ClusteringOptions and CombineOptions, in the format of `training_schema`; the
+/// "specialists" part of docs/config.md.
+std::string specialists_schema();
+
 }  // namespace distillery

@@ -7,8 +7,11 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <type_traits>
 #include <string>
 #include <vector>
+
+#include "distillery/option_fields.h"
 
 namespace distillery::specialists {
 
@@ -50,6 +53,23 @@ struct ClusteringOptions {
   /// Seed of the k-means++ starts: the same seed gives the same subsets.
   TORCH_ARG(uint64_t, seed) = 0;
 };
+
+/// The field table of the options a config's "specialists" section holds (option_fields.h), under
+/// their config names (`max_iterations` is "kmeans_iterations" there); `seed` comes from the
+/// caller. The bounds are those of any data; `clusters` must also be at most C.
+template <typename Options, typename Visitor,
+          std::enable_if_t<std::is_same_v<std::decay_t<Options>, ClusteringOptions>, int> = 0>
+void visit_fields(Options& o, Visitor& v) {
+  v.number("clusters", o.clusters(), Bounds::at_least(1), "K-means clusters M of the classes");
+  v.number("restarts", o.restarts(), Bounds::closed(1, 10000),
+           "k-means++ starts; the most compact result is kept");
+  v.number("kmeans_iterations", o.max_iterations(), Bounds::closed(1, 1000000),
+           "Lloyd iterations per start");
+  v.number("min_subset_size", o.min_subset_size(), Bounds::at_least(1),
+           "smaller clusters get no specialist");
+  v.flag("standardize", o.standardize(),
+         "cluster the correlation matrix (false: the covariance, the paper's recipe)");
+}
 
 /// Result of `kmeans`.
 struct KMeansResult {

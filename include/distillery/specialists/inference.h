@@ -13,6 +13,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "distillery/model.h"
@@ -50,6 +51,20 @@ struct CombineOptions {
   /// Keep F of every case after every iteration in `Combination::objective_history`.
   TORCH_ARG(bool, record_objective) = false;
 };
+
+/// The field table of the options a config's "specialists" section holds (option_fields.h);
+/// `record_objective` is for callers only. `top_n` must also be at most C.
+template <typename Options, typename Visitor,
+          std::enable_if_t<std::is_same_v<std::decay_t<Options>, CombineOptions>, int> = 0>
+void visit_fields(Options& o, Visitor& v) {
+  v.number("top_n", o.top_n(), Bounds::at_least(1),
+           "the generalist's top-n classes pick the active specialists");
+  v.number("max_iterations", o.max_iterations(), Bounds::closed(1, 1000000),
+           "iteration cap of the combination");
+  v.number("tolerance", o.tolerance(), Bounds::open(0, 1),
+           "a case has converged when max |dF/dz| is below it");
+  v.choice("method", o.method(), combine_method_names(), "how F is minimised");
+}
 
 /// Result of `combine_specialists` for B test cases, C classes and M specialists.
 struct Combination {
