@@ -77,6 +77,9 @@ int main(int argc, char** argv) try {
   print_model("student", student_run, student);
   distillery::save_state_dict(out_dir + "/student.pt", *student);
   return 0;
+} catch (const c10::Error& e) {  // LibTorch's errors, without their C++ backtrace
+  std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
+  return 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "error: %s\n", e.what());
   return 1;

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,9 +29,43 @@
 #include "distillery/specialists/training.h"
 #include "distillery/trainer.h"
 
+namespace {
+
+namespace dd = distillery::data;
+namespace ds = distillery::specialists;
+
+void print_subsets(const ds::ClassSubsets& subsets) {
+  std::printf("subsets:");
+  for (const auto& s : subsets) {
+    std::printf(" {");
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      std::printf(i ? ", %lld" : "%lld", static_cast<long long>(s[i]));
+    }
+    std::printf("}");
+  }
+  std::printf("\n");
+}
+
+// One specialist per subset, fine-tuned from the generalist on half-subset batches.
+std::vector<ds::Specialist> train_specialists(
+    const distillery::Model& generalist, const std::function<distillery::Model()>& make_network,
+    const ds::ClassSubsets& subsets, const ds::SpecialistData& data, int64_t epochs) {
+  const auto training =
+      distillery::TrainerOptions().epochs(std::max<int64_t>(1, epochs / 2)).learning_rate(5e-4)
+          .reseed(true);
+  const auto options = ds::SpecialistTrainingOptions().trainer(training).loss(
+      distillery::KDLossOptions().temperature(2.0).alpha(0.5));
+  std::vector<ds::Specialist> specialists;
+  for (const auto& subset : subsets) {
+    specialists.push_back(ds::train_specialist(generalist, make_network, subset, data, options)
+                              .specialist);
+  }
+  return specialists;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) try {
-  namespace dd = distillery::data;
-  namespace ds = distillery::specialists;
   const std::string data_dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
   const int64_t epochs = argc > 2 ? std::stoll(argv[2]) : 4;
   const int64_t train_limit = argc > 3 ? std::stoll(argv[3]) : 0;
@@ -55,42 +90,22 @@ int main(int argc, char** argv) try {
       generalist, train,
       distillery::TrainOptions().trainer(distillery::TrainerOptions().epochs(epochs).reseed(true))
           .phase("generalist").evaluate_on("test", test));
-  generalist->eval();
-  auto forward = [&](const torch::Tensor& x) { return generalist->forward(x); };
 
   // 3. Class subsets: K-means on the correlation of its held-out predictions.
-  const auto probabilities = torch::softmax(distillery::compute_logits(forward, heldout.images), 1);
+  const auto probabilities =
+      torch::softmax(distillery::compute_logits(generalist, heldout.images), 1);
   const auto subsets = ds::find_class_subsets(probabilities, ds::ClusteringOptions().clusters(4));
-  std::printf("subsets:");
-  for (const auto& s : subsets) {
-    std::printf(" {");
-    for (std::size_t i = 0; i < s.size(); ++i) std::printf(i ? ", %lld" : "%lld", static_cast<long long>(s[i]));
-    std::printf("}");
-  }
-  std::printf("\n");
+  print_subsets(subsets);
   if (subsets.empty()) {
     std::printf("no cluster of 2 or more classes: nothing for specialists to do\n");
     return 0;
   }
 
-  // 4. One specialist per subset, fine-tuned from the generalist on half-subset batches.
-  const ds::SpecialistData specialist_data{
-      train, distillery::compute_logits(forward, train.images), test};
-  const auto specialist_training =
-      distillery::TrainerOptions().epochs(std::max<int64_t>(1, epochs / 2)).learning_rate(5e-4)
-          .reseed(true);
-  const auto specialist_options = ds::SpecialistTrainingOptions()
-                                      .trainer(specialist_training)
-                                      .loss(distillery::KDLossOptions().temperature(2.0).alpha(0.5));
-  std::vector<ds::Specialist> specialists;
-  for (const auto& subset : subsets) {
-    auto run = ds::train_specialist(generalist, make_network, subset, specialist_data,
-                                    specialist_options);
-    specialists.push_back(run.specialist);
-  }
-
-  // 5. Generalist alone vs the KL-minimising combination with the active specialists.
-  const auto alone = distillery::evaluate(forward, test);
+  // 4. The specialists; 5. the generalist alone vs the KL-minimising combination with the
+  // active specialists.
+  const ds::SpecialistData data{train, distillery::compute_logits(generalist, train.images), test};
+  auto specialists = train_specialists(generalist, make_network, subsets, data, epochs);
+  const auto alone = distillery::evaluate(generalist, test);
   const auto combined = ds::predict_with_specialists(generalist, specialists, test.images,
                                                      ds::CombineOptions().top_n(1));
   const auto errors = combined.probabilities.argmax(1).ne(test.labels).sum().item<int64_t>();

@@ -9,6 +9,7 @@ namespace distillery {
 
 void shift_class_bias(torch::nn::LinearImpl& head, int64_t class_index, double delta) {
   TORCH_CHECK(head.bias.defined(), "shift_class_bias: the output layer has no bias");
+  TORCH_CHECK(std::isfinite(delta), "shift_class_bias: delta must be finite, got ", delta);
   const auto outputs = head.bias.size(0);
   TORCH_CHECK(class_index >= 0 && class_index < outputs, "shift_class_bias: class index ",
               class_index, " is outside [0, ", outputs, ") (the output layer's out_features)");

@@ -1,5 +1,7 @@
 #include "distillery/metrics.h"
 
+#include "eval_mode.h"
+
 #include <torch/torch.h>
 
 namespace distillery {
@@ -49,34 +51,15 @@ EvalResult evaluate(const LogitsFunction& logits_fn, const data::Dataset& datase
   return evaluate_logits(logits, dataset.labels);
 }
 
-namespace {
-
-// Eval mode while it lives; the model's training flag is put back afterwards.
-class EvalMode {
- public:
-  explicit EvalMode(const Model& model) : model_(model), was_training_(model->is_training()) {
-    model_->eval();
-  }
-  ~EvalMode() { model_->train(was_training_); }
-  EvalMode(const EvalMode&) = delete;
-  EvalMode& operator=(const EvalMode&) = delete;
-
- private:
-  const Model& model_;
-  bool was_training_;
-};
-
-}  // namespace
-
 EvalResult evaluate(const Model& model, const data::Dataset& dataset, int64_t batch_size,
                     torch::Device device) {
-  EvalMode eval(model);
+  detail::EvalModeGuard eval(model.ptr());
   return evaluate(model.forward_function(), dataset, batch_size, device);
 }
 
 torch::Tensor compute_logits(const Model& model, const torch::Tensor& images, int64_t batch_size,
                              torch::Device device) {
-  EvalMode eval(model);
+  detail::EvalModeGuard eval(model.ptr());
   return compute_logits(model.forward_function(), images, batch_size, device);
 }
 

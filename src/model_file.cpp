@@ -27,6 +27,23 @@ uint64_t state_fingerprint(torch::nn::Module& model) {
   return fingerprint_tensors(tensors);
 }
 
+// Every parameter and buffer of `model`, copied (same order as `restore_state` walks them).
+std::vector<torch::Tensor> state_copy(torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> copy;
+  for (const auto& p : model.parameters()) copy.push_back(p.detach().clone());
+  for (const auto& b : model.buffers()) copy.push_back(b.detach().clone());
+  return copy;
+}
+
+// Puts back what `state_copy` took, in place (the tensors keep their identity).
+void restore_state(torch::nn::Module& model, const std::vector<torch::Tensor>& copy) {
+  torch::NoGradGuard no_grad;
+  std::size_t i = 0;
+  for (auto& p : model.parameters()) p.set_data(copy.at(i++));
+  for (auto& b : model.buffers()) b.set_data(copy.at(i++));
+}
+
 // JSON text of a ModelRecord field as JSON ("" stands for null).
 nlohmann::json json_of(const std::string& text, const char* field) {
   if (text.empty()) return nullptr;
@@ -171,12 +188,6 @@ void load_model_weights(const std::string& path, const Model& model) {
   if (!file.archive.try_read(kWeightsKey, weights)) {
     throw std::runtime_error(path + ": damaged model file: no weights record");
   }
-  try {
-    model->load(weights);
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(path + ": the weights do not fit the model: " +
-                             e.what_without_backtrace());
-  }
   std::string fingerprint;
   try {
     const auto header = nlohmann::json::parse(file.header);
@@ -184,9 +195,24 @@ void load_model_weights(const std::string& path, const Model& model) {
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": damaged model file: " + e.what());
   }
-  if (!fingerprint.empty() && fingerprint != fingerprint_hex(state_fingerprint(model.module()))) {
-    throw std::runtime_error(path + ": damaged model file: the weights do not match their "
-                             "checksum");
+  // The model is changed only when every weight fits and the checksum holds: a copy of its
+  // state is put back on any failure.
+  const auto saved = state_copy(model.module());
+  try {
+    try {
+      model->load(weights);
+    } catch (const c10::Error& e) {
+      throw std::runtime_error(path + ": the weights do not fit the model: " +
+                               e.what_without_backtrace());
+    }
+    if (!fingerprint.empty() &&
+        fingerprint != fingerprint_hex(state_fingerprint(model.module()))) {
+      throw std::runtime_error(path + ": damaged model file: the weights do not match their "
+                               "checksum");
+    }
+  } catch (...) {
+    restore_state(model.module(), saved);
+    throw;
   }
 }
 

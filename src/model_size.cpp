@@ -12,30 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include "eval_mode.h"
+
 namespace distillery {
 namespace {
-
-// Puts every module of a tree in eval mode and gives each back its own mode (a tree may mix
-// modes, e.g. a frozen BatchNorm inside a model that trains).
-class EvalModeGuard {
- public:
-  explicit EvalModeGuard(const std::shared_ptr<torch::nn::Module>& root) {
-    for (const auto& module : root->modules(/*include_self=*/true)) {
-      modes_.emplace_back(module, module->is_training());
-    }
-    root->eval();
-  }
-  ~EvalModeGuard() {
-    // modules() lists parents before children, and train() sets a whole subtree: restoring in
-    // that order leaves every module in its own mode.
-    for (const auto& [module, training] : modes_) module->train(training);
-  }
-  EvalModeGuard(const EvalModeGuard&) = delete;
-  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
-
- private:
-  std::vector<std::pair<std::shared_ptr<torch::nn::Module>, bool>> modes_;
-};
 
 int64_t product(const std::vector<int64_t>& sizes, std::size_t from = 0) {
   int64_t total = 1;
@@ -68,6 +48,14 @@ bool contains(const std::string& text, const char* part) {
   return text.find(part) != std::string::npos;
 }
 
+// The first line of a message, at most 300 characters (the tracer's messages may print whole
+// weight tensors).
+std::string first_line(const std::string& message) {
+  auto line = message.substr(0, message.find('\n'));
+  if (line.size() > 300) line = line.substr(0, 300) + " ...";
+  return line;
+}
+
 // Whether an operator this count does not handle may hide matrix products: its name speaks of a
 // convolution ("qconv2d", but not "convert"), a matrix product ("int4mm", "bmm", but not
 // "gamma"), a linear map (but not an upsampling's interpolation), a recurrent layer or attention.
@@ -77,7 +65,8 @@ bool hides_products(const std::string& name) {
     const bool ends_in_mm = word.size() >= 2 && word.compare(word.size() - 2, 2, "mm") == 0;
     if (ends_in_mm || (contains(word, "conv") && word.rfind("convert", 0) != 0)) return true;
     for (const char* part : {"matmul", "linear", "lstm", "gru", "rnn", "attention", "dot",
-                             "einsum", "cdist", "transformer", "inner"}) {
+                             "einsum", "cdist", "transformer", "inner", "cosine", "affine",
+                             "distance"}) {
       if (contains(word, part)) return true;
     }
   }
@@ -202,15 +191,17 @@ int64_t count_multiply_adds(const Model& model, InputShape input) {
   std::shared_ptr<torch::jit::Graph> graph;
   {
     torch::NoGradGuard no_grad;
-    EvalModeGuard eval_mode(model.ptr());
+    detail::EvalModeGuard eval_mode(model.ptr());
     try {
       graph = trace_forward(model, image);
     } catch (const c10::Error& e) {
       TORCH_CHECK(false, "count_multiply_adds: could not trace the model's forward on a [1, ",
-                  input.channels, ", ", input.height, ", ", input.width, "] image: ", e.msg());
+                  input.channels, ", ", input.height, ", ", input.width, "] image: ",
+                  first_line(e.msg()));
     } catch (const std::exception& e) {
       TORCH_CHECK(false, "count_multiply_adds: could not trace the model's forward on a [1, ",
-                  input.channels, ", ", input.height, ", ", input.width, "] image: ", e.what());
+                  input.channels, ", ", input.height, ", ", input.width, "] image: ",
+                  first_line(e.what()));
     }
   }
   // One image: the batch is 1, so the graph's count is already per image.

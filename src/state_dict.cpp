@@ -243,10 +243,10 @@ size_t find_state_dict(const Pickle& pickle, const std::string& key, const std::
       return checked_dict(pickle, *entry, path + ": the entry \"" + name + "\"");
     }
   }
-  throw std::runtime_error(path + ": no state dict found: the top-level dict has entries [" +
-                           keys_of(pickle, root) + "], not all tensors, and no entry "
-                           "\"state_dict\" or \"model\"; give the key of the entry that holds "
-                           "the weights (the key argument of load_state_dict)");
+  throw StateDictNotFoundError(path + ": no state dict found: the top-level dict has entries [" +
+                               keys_of(pickle, root) + "], not all tensors, and no entry "
+                               "\"state_dict\" or \"model\"; give the key of the entry that "
+                               "holds the weights");
 }
 
 // The flat storage of a tensor, read once however many tensors share it.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <variant>
 
 #include "distillery/callbacks.h"
 #include "distillery/optim.h"
@@ -26,6 +27,8 @@ void check_labeled(const data::Dataset& set, const char* what) {
 void check_distillation_inputs(const DistillOptions& options, const data::Dataset& transfer_set) {
   validate(options.trainer());
   functional::validate(options.loss());
+  TORCH_CHECK(!std::holds_alternative<torch::enumtype::kNone>(options.loss().reduction()),
+              "the loss's reduction must be mean or sum to train on it, got none");
   TORCH_CHECK(transfer_set.size() > 0, "the transfer set is empty");
 }
 
@@ -36,15 +39,32 @@ void check_class_counts(int64_t teacher_classes, const Model& student,
   const bool was_training = student->is_training();
   student->eval();
   student->to(probe.device());
-  const auto student_classes = student(probe).size(1);
+  const auto student_logits = student(probe);
   student->train(was_training);
+  TORCH_CHECK(student_logits.dim() == 2, "the student's logits must be [B, C], got shape ",
+              student_logits.sizes());
+  const auto student_classes = student_logits.size(1);
   TORCH_CHECK(teacher_classes == student_classes, "the teacher has ", teacher_classes,
               " classes but the student has ", student_classes,
               "; both must predict the same classes");
 }
 
+// Refuses a model whose logits do not have one column per class of `set`, before training.
+void check_output_width(const Model& model, const data::Dataset& set, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  model->to(device);
+  const auto logits = model(set.images.narrow(0, 0, 1).to(device));
+  model->train(was_training);
+  TORCH_CHECK(logits.dim() == 2 && logits.size(1) == set.num_classes, "the model's logits have "
+              "shape ", logits.sizes(), " but the training set has ", set.num_classes,
+              " classes; the model must output [B, ", set.num_classes, "]");
+}
+
 TrainOptions phase_options(const DistillOptions& o) {
-  return TrainOptions().trainer(o.trainer()).phase(o.phase()).callbacks(o.callbacks());
+  return TrainOptions().trainer(o.trainer()).phase(o.phase()).callbacks(o.callbacks())
+      .evaluators(o.evaluators());
 }
 
 // kd_loss on a labeled transfer set; the soft term alone (alpha taken as 1) on an unlabeled one.
@@ -52,8 +72,9 @@ torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor
                                 const torch::Tensor& labels, const torch::Tensor& indices,
                                 const KDLossOptions& o) {
   if (!labels.defined()) {
-    return functional::soft_target_loss(logits, teacher_logits,
-                                        SoftTargetLossOptions().temperature(o.temperature()));
+    return functional::soft_target_loss(
+        logits, teacher_logits,
+        SoftTargetLossOptions().temperature(o.temperature()).reduction(o.reduction()));
   }
   return functional::kd_loss(logits, teacher_logits, labels.index_select(0, indices), o);
 }
@@ -82,7 +103,8 @@ const EnumNames<LrSchedule>& lr_schedule_names() {
 
 torch::Device parse_device(const std::string& text) {
   const bool cuda_index = text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 7 &&
-                          text.find_first_not_of("0123456789", 5) == std::string::npos;
+                          text.find_first_not_of("0123456789", 5) == std::string::npos &&
+                          (text.size() == 6 || text[5] != '0');  // no leading zero
   TORCH_CHECK(text == "cpu" || text == "cuda" || cuda_index,
               "device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"", text, "\"");
   return torch::Device(text);
@@ -113,13 +135,13 @@ const EvalResult& TrainResult::evaluation(const std::string& name) const {
 }
 
 TrainOptions& TrainOptions::evaluate_on(const std::string& name, const data::Dataset& dataset) {
-  callbacks_.push_back(std::make_shared<Evaluate>(name, dataset));
+  evaluators_.push_back(std::make_shared<Evaluate>(name, dataset));
   return *this;
 }
 
 DistillOptions& DistillOptions::evaluate_on(const std::string& name,
                                             const data::Dataset& dataset) {
-  callbacks_.push_back(std::make_shared<Evaluate>(name, dataset));
+  evaluators_.push_back(std::make_shared<Evaluate>(name, dataset));
   return *this;
 }
 
@@ -127,6 +149,7 @@ TrainResult train_supervised(const Model& model, const data::Dataset& train_set,
                              const TrainOptions& options) {
   validate(options.trainer());
   check_labeled(train_set, "the training set");
+  check_output_width(model, train_set, options.trainer().device());
   const auto labels = train_set.labels.to(options.trainer().device());
   auto loss = [&](const torch::Tensor& logits, const torch::Tensor&, const torch::Tensor& indices) {
     return torch::cross_entropy_loss(logits, labels.index_select(0, indices));

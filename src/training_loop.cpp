@@ -194,6 +194,10 @@ EpochTotals train_epoch(FitState& f, int64_t epoch, Clock::time_point epoch_star
 // The epoch's metrics, with the callbacks' evaluations (model in eval mode). Throws
 // (diverged) when the mean training loss is NaN or infinite.
 EpochMetrics epoch_metrics(FitState& f, int64_t epoch, const EpochTotals& t, double seconds) {
+  if (t.batches == 0) {
+    throw std::runtime_error(f.phase + ": the sampler gave no batch in epoch " +
+                             std::to_string(epoch) + " (an empty training set or sampler)");
+  }
   const double mean_loss = t.loss_sum.item<double>() / t.batches;
   if (!std::isfinite(mean_loss)) throw diverged(f.phase, mean_loss, epoch, f.options);
   f.model->eval();
@@ -217,7 +221,10 @@ TrainResult fit(const Model& model, const data::Dataset& train_set, data::Sample
                 const BatchObjective& batch_loss, const TrainOptions& train_options) {
   const auto& options = train_options.trainer();
   const auto& phase = train_options.phase();
-  const auto& callbacks = train_options.callbacks();
+  // Every hook: the evaluators first, then the callbacks, each in their order.
+  auto callbacks = train_options.evaluators();
+  callbacks.insert(callbacks.end(), train_options.callbacks().begin(),
+                   train_options.callbacks().end());
   const torch::Device device = options.device();
   torch::AutoGradMode enable_grad(true);  // even when the caller holds a NoGradGuard
   ThreadCount threads(static_cast<int>(options.threads()));

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <limits>
+
 #include "distillery/bias_correction.h"
 #include "distillery/models.h"
 #include "test_util.h"
@@ -110,6 +112,16 @@ TEST(ShiftClassBias, ErrorsSayWhatIsMissing) {
             "shift_class_bias: class index 3 is outside [0, 3) (the output layer's out_features)");
   EXPECT_EQ(error_of([&] { distillery::shift_class_bias(*net->classifier->fc, -1, 1.0); }),
             "shift_class_bias: class index -1 is outside [0, 3) (the output layer's out_features)");
+}
+
+TEST(ShiftClassBias, ANonFiniteDeltaIsRefused) {
+  torch::nn::Linear head(3, 2);
+  try {
+    distillery::shift_class_bias(*head, 0, std::numeric_limits<double>::quiet_NaN());
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_EQ(e.msg(), "shift_class_bias: delta must be finite, got nan");
+  }
 }
 
 }  // namespace

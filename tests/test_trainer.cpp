@@ -17,49 +17,14 @@
 #include "distillery/runtime.h"
 #include "distillery/trainer.h"
 
+#include "trainer_fixture.h"
+
 namespace dd = distillery::data;
 
 namespace {
 
-// Four Gaussian blobs in 2-D, shaped as 1x1x2 "images", one class per blob.
-dd::Dataset blobs(int64_t per_class, uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const auto centres = torch::tensor({{2.0, 2.0}, {-2.0, 2.0}, {-2.0, -2.0}, {2.0, -2.0}});
-  const auto labels = torch::arange(4, torch::kInt64).repeat_interleave(per_class);  // [4n]
-  const auto points = centres.index_select(0, labels) +
-                      0.7 * torch::randn({4 * per_class, 2}, gen, torch::kFloat32);
-  dd::Dataset set;
-  set.images = points.view({-1, 1, 1, 2});
-  set.labels = labels;
-  set.num_classes = 4;
-  return set;
-}
-
-// Records the intra-op thread count seen during the steps and after evaluation.
-struct ThreadCount : distillery::Callback {
-  int during = 0, after = 0;
-  void on_batch_end(const distillery::BatchProgress&) override {
-    during = torch::get_num_threads();
-  }
-  void on_epoch_end(const distillery::EpochMetrics&) override {
-    after = torch::get_num_threads();
-  }
-};
-
-class TrainerTest : public ::testing::Test {
- protected:
-  void SetUp() override { torch::manual_seed(0); }
-  dd::Dataset train = blobs(200, 1), test = blobs(100, 2);
-  distillery::InputShape input{1, 1, 2};
-  distillery::TrainerOptions options = distillery::TrainerOptions()
-                                           .epochs(15).batch_size(32).learning_rate(0.01)
-                                           .threads(1).reseed(true);
-  // Trains on `train`, evaluating on `test` after each epoch.
-  distillery::TrainOptions with_test(const distillery::TrainerOptions& o,
-                                     const std::string& phase = "train") const {
-    return distillery::TrainOptions().trainer(o).phase(phase).evaluate_on("test", test);
-  }
-};
+using distillery::test::ThreadCount;
+using distillery::test::TrainerTest;
 
 TEST_F(TrainerTest, SupervisedTrainingReachesNinetyFivePercent) {
   auto model = distillery::make_mlp(distillery::MLPOptions().hidden({16}), input, 4);
@@ -238,154 +203,6 @@ TEST_F(TrainerTest, InvalidOptionsNameTheField) {
   }
 }
 
-TEST(TrainerOptionsNames, EachEnumHasOneNameTableUsedBothWays) {
-  EXPECT_EQ(distillery::optimizer_names().name(distillery::Optimizer::kSgd), "sgd");
-  EXPECT_EQ(distillery::optimizer_names().parse("adam", "optimizer"), distillery::Optimizer::kAdam);
-  EXPECT_EQ(distillery::lr_schedule_names().choices(), "\"constant\", \"cosine\" or \"step\"");
-  try {
-    distillery::optimizer_names().parse("adagrad", "optimizer");
-    FAIL();
-  } catch (const c10::Error& e) {
-    EXPECT_EQ(e.msg(), "optimizer must be \"adam\" or \"sgd\", got \"adagrad\"");
-  }
-  EXPECT_EQ(distillery::parse_device("cuda:1"), torch::Device("cuda:1"));
-  try {
-    distillery::parse_device("mps");
-    FAIL();
-  } catch (const c10::Error& e) {
-    EXPECT_EQ(e.msg(), "device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"mps\"");
-  }
-}
-
-
-// A model of one's own, not a Sequential: a residual block between two Linear layers.
-struct ResidualMlpImpl : torch::nn::Module {
-  torch::nn::Linear in{nullptr}, hidden{nullptr}, head{nullptr};
-  ResidualMlpImpl() {
-    in = register_module("in", torch::nn::Linear(2, 16));
-    hidden = register_module("hidden", torch::nn::Linear(16, 16));
-    head = register_module("head", torch::nn::Linear(16, 4));
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    const auto h = torch::relu(in(x.flatten(1)));
-    return head(h + torch::relu(hidden(h)));
-  }
-};
-TORCH_MODULE(ResidualMlp);
-
-// Returns (logits, features), as a model that serves later methods might.
-struct TwoOutputsImpl : torch::nn::Module {
-  torch::nn::Linear body{nullptr}, head{nullptr};
-  TwoOutputsImpl() {
-    body = register_module("body", torch::nn::Linear(2, 8));
-    head = register_module("head", torch::nn::Linear(8, 4));
-  }
-  std::tuple<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x) {
-    const auto features = torch::relu(body(x.flatten(1)));
-    return {head(features), features};
-  }
-};
-TORCH_MODULE(TwoOutputs);
-
-TEST_F(TrainerTest, AModelOfOnesOwnIsTrainedAndDistilledThroughTheSameDoor) {
-  ResidualMlp teacher_net;
-  const auto teacher_run = distillery::train_supervised(teacher_net, train, with_test(options));
-  EXPECT_GE(teacher_run.evaluation("test").accuracy, 0.95);
-  EXPECT_FALSE(teacher_net->is_training());
-  distillery::Teacher teacher(teacher_net);
-  TwoOutputs student;
-  const auto run = distillery::distill(
-      distillery::logits_from(student, [](const auto& out) { return std::get<0>(out); }), teacher,
-      train, distillery::DistillOptions().trainer(options).evaluate_on("test", test));
-  EXPECT_GE(run.evaluation("test").accuracy, 0.95);
-}
-
-TEST_F(TrainerTest, WithoutAnEvaluationNoneIsMadeAndAskingForOneSaysHowToAdd) {
-  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
-  const auto result =
-      distillery::train_supervised(model, train, distillery::TrainOptions().trainer(options.epochs(1)));
-  ASSERT_EQ(result.history.size(), 1u);
-  EXPECT_TRUE(result.history[0].evaluations.empty());
-  try {
-    result.evaluation("test");
-    FAIL();
-  } catch (const c10::Error& e) {
-    EXPECT_EQ(e.msg(), "no evaluation named \"test\" after the last epoch; add one with "
-                       "evaluate_on(\"test\", dataset) or an Evaluate callback");
-  }
-}
-
-// Sees the evaluations when the epoch ends, whatever its place among the callbacks.
-struct SeenEvaluations : distillery::Callback {
-  std::vector<std::string> names;
-  void on_epoch_end(const distillery::EpochMetrics& m) override {
-    for (const auto& [name, result] : m.evaluations) names.push_back(name);
-  }
-};
-
-TEST_F(TrainerTest, EveryCallbackSeesEveryEvaluationWhateverItsOrder) {
-  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
-  auto seen = std::make_shared<SeenEvaluations>();
-  const auto result = distillery::train_supervised(
-      model, train,
-      distillery::TrainOptions().trainer(options.epochs(1)).callbacks({seen})
-          .evaluate_on("validation", train).evaluate_on("test", test));
-  EXPECT_EQ(seen->names, (std::vector<std::string>{"test", "validation"}));
-  EXPECT_EQ(result.evaluation("validation").examples, 800);
-  EXPECT_EQ(result.evaluation("test").examples, 400);
-  // The evaluation equals one made afterwards on the trained model.
-  const auto again = distillery::evaluate(model, test);
-  EXPECT_EQ(again.errors, result.evaluation("test").errors);
-  EXPECT_DOUBLE_EQ(again.nll, result.evaluation("test").nll);
-}
-
-TEST_F(TrainerTest, AnUnlabeledEvaluationSetIsRefusedBeforeTraining) {
-  auto unlabeled = test;
-  unlabeled.labels = torch::Tensor();
-  try {
-    distillery::TrainOptions().evaluate_on("test", unlabeled);
-    FAIL();
-  } catch (const c10::Error& e) {
-    EXPECT_EQ(e.msg(), "test: the set to evaluate must be labeled");
-  }
-}
-
-TEST_F(TrainerTest, TheThreadCountIsPutBackAndTheGlobalGeneratorLeftAloneUnlessAsked) {
-  torch::set_num_threads(1);
-  auto count = std::make_shared<ThreadCount>();
-  auto model = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
-  torch::manual_seed(42);
-  distillery::train_supervised(
-      model, train,
-      distillery::TrainOptions().trainer(options.epochs(1).threads(2).reseed(false))
-          .callbacks({count}));
-  const auto after_training = torch::rand({3});
-  torch::manual_seed(42);
-  EXPECT_TRUE(torch::equal(after_training, torch::rand({3})));  // neither reseeded nor drawn
-  EXPECT_EQ(count->during, 2);
-  EXPECT_EQ(torch::get_num_threads(), 1);  // put back
-  // reseed: the phase starts from torch::manual_seed(seed).
-  distillery::train_supervised(
-      model, train, distillery::TrainOptions().trainer(options.epochs(1).seed(7).reseed(true)));
-  const auto reseeded = torch::rand({3});
-  torch::manual_seed(7);
-  EXPECT_TRUE(torch::equal(reseeded, torch::rand({3})));
-}
-
-TEST_F(TrainerTest, DistillPassesTheTemperatureAndLeavesTheTeacherAsItWas) {
-  auto a = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
-  auto b = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
-  auto ensemble = distillery::make_ensemble({distillery::Teacher(a), distillery::Teacher(b)},
-                                            distillery::EnsembleMode::kArithmetic, 1.0);
-  auto student = distillery::make_mlp(distillery::MLPOptions().hidden({4}), input, 4);
-  distillery::distill(student, ensemble, train,
-                      distillery::DistillOptions().trainer(options.epochs(1))
-                          .loss(distillery::KDLossOptions().temperature(4.0)));
-  EXPECT_DOUBLE_EQ(ensemble->temperature(), 1.0);
-  // The arithmetic mean formed at T = 4 differs from the one at T = 1.
-  const auto x = test.images.narrow(0, 0, 5);
-  EXPECT_FALSE(torch::allclose(ensemble->logits(x, 4.0), ensemble->forward(x)));
-}
 }  // namespace
 
 TEST(Runtime, RetainFreedMemoryAppliesOnceOnGlibcUnlessTheUserChoseSettings) {

@@ -29,6 +29,7 @@
 #include "distillery/runtime.h"
 #include "distillery/app/specialists/pipeline.h"
 #include "distillery/version.h"
+#include "evaluate.h"
 
 namespace {
 
@@ -148,114 +149,6 @@ int specialists(const std::string& config_path, const Overrides& overrides) {
   return 0;
 }
 
-struct EvaluateOptions {
-  std::string data_dir;
-  bool data_given = false;  // --data on the command line (else the Fashion-MNIST default)
-  std::string dataset;      // --dataset, or empty
-  std::string split = "test";
-  int64_t limit = 0;
-  bool as_json = false;
-};
-
-// The data set and normalisation to evaluate `saved` with: the ones its file records. --dataset
-// is for files written before distillery recorded them (default fashion-mnist); for a newer file
-// it may only repeat the recorded data set. Throws ConfigError (exit 2) on a contradiction.
-std::pair<std::string, distillery::data::Normalization> evaluation_data(
-    const distillery::SavedModel& saved, const std::string& model_path, const EvaluateOptions& o) {
-  namespace data = distillery::data;
-  const auto norm_of = [](const std::string& name) {
-    return name == "mnist" ? data::kMnistNormalization : data::kFashionMnistNormalization;
-  };
-  const auto& info = saved.info;
-  if (!info.has_normalization()) {
-    const auto dataset = o.dataset.empty() ? std::string("fashion-mnist") : o.dataset;
-    spdlog::warn("{}: the file does not record its data set and normalisation (written by an "
-                 "older distillery); normalising as {}{}", model_path, dataset,
-                 o.dataset.empty() ? " (the default; say --dataset mnist for an MNIST model)" : "");
-    return {dataset, norm_of(dataset)};
-  }
-  if (!o.dataset.empty() && o.dataset != info.dataset) {
-    throw distillery::ConfigError(
-        "--dataset " + o.dataset + " contradicts " + model_path + ", which was trained on " +
-        info.dataset + " and records its normalisation; drop --dataset (it is for model files "
-        "that do not record their data set)");
-  }
-  if (!o.data_given && info.dataset != "fashion-mnist" && info.dataset != "unknown") {
-    throw distillery::ConfigError(model_path + " was trained on " + info.dataset + " but --data "
-                                  "defaults to the Fashion-MNIST directory " + o.data_dir +
-                                  "; give the " + info.dataset + " directory with --data");
-  }
-  return {info.dataset, data::Normalization{info.mean.at(0), info.std.at(0)}};
-}
-
-// A specialist's file holds a generalist-shaped network whose C outputs are not its task
-// (S + dustbin, see specialists/specialist.h): scoring it as a C-class model would mislead.
-void refuse_specialist(const distillery::SavedModel& saved, const std::string& model_path) {
-  if (saved.metadata.is_object() && saved.metadata.value("kind", "") == "specialist") {
-    throw std::runtime_error(
-        model_path + ": this is a specialist (classes " + saved.metadata.at("classes").dump() +
-        " + dustbin), not a model of all classes; `evaluate` scores whole models (teacher, "
-        "students, generalist); the specialists' test errors on their classes are in the "
-        "results.json of their run");
-  }
-}
-
-// Refuses data unlike the model's: another image shape or class count.
-void check_fits(const distillery::SavedModel& saved, const std::string& model_path,
-                const distillery::data::Dataset& set, const std::string& data_dir) {
-  const distillery::InputShape shape{set.images.size(1), set.images.size(2), set.images.size(3)};
-  if (shape.channels != saved.input.channels || shape.height != saved.input.height ||
-      shape.width != saved.input.width) {
-    throw std::runtime_error(model_path + ": the model takes " +
-                             std::to_string(saved.input.height) + "x" +
-                             std::to_string(saved.input.width) + " images but " + data_dir +
-                             " holds " + std::to_string(shape.height) + "x" +
-                             std::to_string(shape.width) + " images");
-  }
-  if (set.num_classes != saved.num_classes) {
-    throw std::runtime_error(model_path + ": the model has " + std::to_string(saved.num_classes) +
-                             " classes but " + data_dir + " has " +
-                             std::to_string(set.num_classes));
-  }
-}
-
-// `o.split` is "test" or "train"; `o.limit` > 0 keeps the split's first `limit` images (the
-// images a run with data.train_limit = `limit` trained on).
-int evaluate(const std::string& model_path, const EvaluateOptions& o) {
-  auto saved = distillery::load_model(model_path);
-  refuse_specialist(saved, model_path);
-  const auto [dataset, norm] = evaluation_data(saved, model_path, o);
-  const auto which = o.split == "train" ? distillery::data::Split::kTrain
-                                        : distillery::data::Split::kTest;
-  // Only the first `limit` images are read.
-  const auto test = distillery::data::load_mnist_format(o.data_dir, which, norm,
-                                                        /*labels_optional=*/false, o.limit);
-  check_fits(saved, model_path, test, o.data_dir);
-  const auto result = distillery::evaluate(
-      [&](const torch::Tensor& x) { return saved.model->forward(x); }, test);
-  const auto& split = o.split;
-  const nlohmann::json out = {
-      {"model", model_path},
-      {"dataset", dataset},
-      {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
-      {"split", split},
-      {split + "_errors", result.errors},
-      {split + "_examples", result.examples},
-      {split + "_accuracy", result.accuracy},
-      {split + "_nll", result.nll},
-      {"parameters", distillery::count_parameters(*saved.model)},
-      {"multiply_adds", distillery::count_multiply_adds(saved.model, saved.input)}};
-  if (o.as_json) {
-    std::cout << out.dump(2) << std::endl;
-  } else {
-    std::printf("%s (%s): %lld / %lld %s errors, accuracy %.2f%%, NLL %.4f\n", model_path.c_str(),
-                dataset.c_str(), static_cast<long long>(result.errors),
-                static_cast<long long>(result.examples), split.c_str(), 100.0 * result.accuracy,
-                result.nll);
-  }
-  return 0;
-}
-
 // The parsed command line.
 struct CommandLine {
   CLI::App app{"distillery: distil large teacher networks into small, fast students "
@@ -263,7 +156,7 @@ struct CommandLine {
   bool verbose = false, quiet = false;
   Overrides overrides;
   std::string config_path, which = "teacher", output, model_path;
-  EvaluateOptions eval;
+  distillery::tool::EvaluateOptions eval;
   CLI::App *run = nullptr, *train = nullptr, *soft = nullptr, *specialists = nullptr,
            *evaluate = nullptr;
   CLI::Option* eval_data = nullptr;
@@ -334,7 +227,7 @@ int dispatch(CommandLine& c) {
     if (*c.specialists) return specialists(c.config_path, c.overrides);
     if (*c.evaluate) {
       c.eval.data_given = c.eval_data->count() > 0;
-      return evaluate(c.model_path, c.eval);
+      return distillery::tool::evaluate(c.model_path, c.eval);
     }
   } catch (const distillery::ConfigError& e) {
     spdlog::error("{}", e.what());

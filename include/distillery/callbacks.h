@@ -39,6 +39,7 @@ class ProgressLogger : public Callback {
   /// @param interactive force the redrawn line on (true) or off (false); by default it is on
   /// exactly when stderr is a terminal.
   explicit ProgressLogger(bool interactive);
+  /// The redrawn line exactly when stderr is a terminal.
   ProgressLogger();
   /// Redraws the progress line (at most ten times a second) when interactive.
   void on_batch_end(const BatchProgress& progress) override;

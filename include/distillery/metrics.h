@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "distillery/data/dataset.h"
@@ -44,20 +45,36 @@ using LogitsFunction = std::function<torch::Tensor(const torch::Tensor&)>;
 EvalResult evaluate(const LogitsFunction& logits_fn, const data::Dataset& dataset,
                     int64_t batch_size = 1000, torch::Device device = torch::kCPU);
 
-/// `evaluate` of a model (any module, model.h; already on `device`), run in eval mode; its
-/// training flag is put back afterwards. Throws as above.
+/// `evaluate` of a model (any module, model.h; already on `device`), run in eval mode; each
+/// of its modules gets its own mode back afterwards. Throws as above.
 /// Example: `auto result = evaluate(student, test_set);`
 EvalResult evaluate(const Model& model, const data::Dataset& dataset, int64_t batch_size = 1000,
                     torch::Device device = torch::kCPU);
+
+/// `evaluate` of a module holder (a `TORCH_MODULE` of one's own, a Sequential) as a Model.
+template <typename Holder,
+          std::enable_if_t<torch::detail::is_module_holder<Holder>::value, int> = 0>
+EvalResult evaluate(const Holder& holder, const data::Dataset& dataset,
+                    int64_t batch_size = 1000, torch::Device device = torch::kCPU) {
+  return evaluate(Model(holder), dataset, batch_size, device);
+}
 
 /// Logits of `logits_fn` for every example of `images` (`[N, ...]`), computed in batches
 /// without autograd, returned on the CPU as `[N, C]` float32.
 torch::Tensor compute_logits(const LogitsFunction& logits_fn, const torch::Tensor& images,
                              int64_t batch_size = 1000, torch::Device device = torch::kCPU);
 
-/// `compute_logits` of a model (already on `device`), run in eval mode; its training flag is
-/// put back afterwards.
+/// `compute_logits` of a model (already on `device`), run in eval mode; each of its modules
+/// gets its own mode back afterwards.
 torch::Tensor compute_logits(const Model& model, const torch::Tensor& images,
                              int64_t batch_size = 1000, torch::Device device = torch::kCPU);
+
+/// `compute_logits` of a module holder as a Model.
+template <typename Holder,
+          std::enable_if_t<torch::detail::is_module_holder<Holder>::value, int> = 0>
+torch::Tensor compute_logits(const Holder& holder, const torch::Tensor& images,
+                             int64_t batch_size = 1000, torch::Device device = torch::kCPU) {
+  return compute_logits(Model(holder), images, batch_size, device);
+}
 
 }  // namespace distillery

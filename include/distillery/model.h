@@ -63,9 +63,14 @@ class Model {
             std::enable_if_t<std::is_base_of_v<torch::nn::Module, Module>, int> = 0>
   Model(std::shared_ptr<Module> module)  // NOLINT(google-explicit-constructor)
       : module_(module) {
-    forward_ = [module](const torch::Tensor& inputs) -> torch::Tensor {
-      return module->forward(inputs);
-    };
+    static_assert(!std::is_same_v<Module, torch::nn::Module>,
+                  "a std::shared_ptr<torch::nn::Module> has no typed forward: give the module "
+                  "with its forward function, Model(module, forward)");
+    if constexpr (!std::is_same_v<Module, torch::nn::Module>) {
+      forward_ = [module](const torch::Tensor& inputs) -> torch::Tensor {
+        return module->forward(inputs);
+      };
+    }
   }
 
   /// A module and a forward function of one's own (the adapter: `forward` may call the module

@@ -15,9 +15,9 @@ namespace distillery {
 
 /// Shape of one input image, `[channels, height, width]` (1 x 28 x 28 for MNIST).
 struct InputShape {
-  int64_t channels = 1;
-  int64_t height = 28;
-  int64_t width = 28;
+  int64_t channels = 1;  ///< C, colour channels (1 for grey images)
+  int64_t height = 28;   ///< H, in pixels
+  int64_t width = 28;    ///< W, in pixels
 };
 
 /// Number of parameter scalars of `module` and all its submodules, however deeply nested

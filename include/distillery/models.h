@@ -183,7 +183,8 @@ ModelRecord read_model_record(const std::string& path);
 /// model's train/eval mode as it is.
 /// Throws as `read_model_record`; std::runtime_error naming the path if a weight or buffer is
 /// missing or its shape differs ("the weights do not fit the model"), or the weights do not
-/// match their checksum ("damaged model file").
+/// match their checksum ("damaged model file"). On any failure the model keeps the weights
+/// and buffers it had.
 void load_model_weights(const std::string& path, const Model& model);
 
 }  // namespace distillery

@@ -97,6 +97,14 @@ struct EnumNames {
     TORCH_CHECK(false, "no name for enum value ", static_cast<int>(value));
   }
 
+  /// Whether `value` is in the table.
+  bool has(E value) const {
+    for (const auto& entry : entries) {
+      if (entry.first == value) return true;
+    }
+    return false;
+  }
+
   /// The value spelled `text`, or nothing.
   std::optional<E> find(const std::string& text) const {
     for (const auto& [v, n] : entries) {
@@ -138,7 +146,8 @@ class FieldChecker {
   template <typename E>
   void choice(const char* name, const E& value, const EnumNames<E>& names,
               const char* /*description*/) {
-    TORCH_CHECK(names.find(names.name(value)).has_value(), name, " has no name");
+    TORCH_CHECK(names.has(value), name, " must be ", names.choices(), ", got the value ",
+                static_cast<int>(value));
   }
 };
 

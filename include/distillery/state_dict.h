@@ -19,9 +19,18 @@
 #include <torch/types.h>
 
 #include <map>
+#include <stdexcept>
 #include <string>
 
 namespace distillery {
+
+/// Thrown by `read_state_dict` and `load_state_dict` when `key` is empty and the file holds no
+/// dict of tensors at its top level nor under "state_dict" or "model": the caller should name
+/// the entry that holds the weights (`key`). The message names the path and the entries found.
+class StateDictNotFoundError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 /// Reads the tensors of a state dict file, with their names and dtypes as saved (no `module.`
 /// prefix removed, no dtype converted), each a CPU tensor of the saved sizes and strides.

@@ -75,7 +75,9 @@ class TeacherImpl : public torch::nn::Module {
   };
 
   /// Wraps `model` (a `Sequential`, any module holder or `Model`, model.h), whose forward maps
-  /// `[B, ...]` inputs to `[B, C]` logits. Throws c10::Error if `model` is empty.
+  /// `[B, ...]` inputs to `[B, C]` logits. The module is shared, not copied, so it is frozen in
+  /// place: train it before wrapping it (afterwards its weights no longer require a gradient).
+  /// Throws c10::Error if `model` is empty.
   explicit TeacherImpl(const Model& model)
       : TeacherImpl(std::vector<Member>{member_of(model)}, EnsembleMode::kGeometric, 1.0) {}
   /// An ensemble of members combined by `mode`; `temperature` is the T at which `forward`

@@ -212,16 +212,18 @@ struct TrainResult {
 /// Example: `TrainOptions().trainer(TrainerOptions().epochs(5)).phase("teacher")
 ///               .evaluate_on("test", test_set)`
 struct TrainOptions {
-  /// Adds an `Evaluate(name, dataset)` callback (callbacks.h): `dataset` is evaluated after
-  /// every epoch and appears as `evaluations[name]`. Throws c10::Error if it is unlabeled or
-  /// empty.
+  /// Adds an `Evaluate(name, dataset)` callback (callbacks.h) to `evaluators`: `dataset` is
+  /// evaluated after every epoch and appears as `evaluations[name]`. Setting `callbacks`
+  /// afterwards keeps it. Throws c10::Error if the set is unlabeled or empty.
   TrainOptions& evaluate_on(const std::string& name, const data::Dataset& dataset);
   /// Optimiser, schedule and loop settings.
   TORCH_ARG(TrainerOptions, trainer);
   /// Name of the phase in progress reports, metrics and error messages.
   TORCH_ARG(std::string, phase) = "train";
-  /// Called in order at each hook (see Callback).
+  /// Called in order at each hook (see Callback), after the evaluators.
   TORCH_ARG(std::vector<std::shared_ptr<Callback>>, callbacks);
+  /// The evaluating callbacks `evaluate_on` adds, called before `callbacks` at each hook.
+  TORCH_ARG(std::vector<std::shared_ptr<Callback>>, evaluators);
 };
 
 /// How `distill` runs a phase: TrainOptions plus the objective (Hinton et al. 2015, §2).
@@ -236,8 +238,10 @@ struct DistillOptions {
   TORCH_ARG(KDLossOptions, loss);
   /// Name of the phase in progress reports, metrics and error messages.
   TORCH_ARG(std::string, phase) = "distill";
-  /// Called in order at each hook (see Callback).
+  /// Called in order at each hook (see Callback), after the evaluators.
   TORCH_ARG(std::vector<std::shared_ptr<Callback>>, callbacks);
+  /// As TrainOptions::evaluators.
+  TORCH_ARG(std::vector<std::shared_ptr<Callback>>, evaluators);
 };
 
 /// Trains `model` on the hard labels of `train_set` with cross-entropy. The model is left in

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <cmath>
 #include <stdexcept>
 
@@ -77,7 +78,11 @@ TeacherConfig read_teacher(const nlohmann::json& json, const std::string& path, 
                            bool allow_members) {
   ObjectReader r(json, path);
   TeacherConfig t;
-  t.seed = static_cast<uint64_t>(r.get<int64_t>("seed", static_cast<int64_t>(seed)));
+  const auto own_seed = r.get<int64_t>("seed", static_cast<int64_t>(seed));
+  if (own_seed < 0) {
+    throw ConfigError(r.where("seed") + ": must be >= 0, got " + std::to_string(own_seed));
+  }
+  t.seed = static_cast<uint64_t>(own_seed);
   for (auto [key, field] : {std::pair{"weights", &t.weights},
                             std::pair{"checkpoint", &t.checkpoint},
                             std::pair{"torchscript", &t.torchscript}}) {
@@ -112,6 +117,11 @@ TeacherConfig read_teacher(const nlohmann::json& json, const std::string& path, 
     const auto& list = json.at("members");
     if (!list.is_array() || list.empty()) {
       throw ConfigError(r.where("members") + ": expected a non-empty array of teachers");
+    }
+    constexpr auto kMaxSeed = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    if (seed > kMaxSeed - (list.size() - 1)) {
+      throw ConfigError(r.where("members") + ": member i is seeded with seed + i, which passes " +
+                        std::to_string(kMaxSeed) + "; give a smaller seed");
     }
     for (std::size_t i = 0; i < list.size(); ++i) {
       t.members.push_back(read_teacher(list[i], r.where("members") + "[" + std::to_string(i) + "]",
@@ -351,52 +361,6 @@ nlohmann::json to_json(const ExperimentConfig& c) {
     out["specialists"] = specialists_to_json(*c.specialists);
   }
   return out;
-}
-
-const EnumNames<SoftTargetsMode>& soft_targets_mode_names() {
-  static const EnumNames<SoftTargetsMode> names{
-      {{SoftTargetsMode::kAuto, "auto"}, {SoftTargetsMode::kOnline, "online"}}};
-  return names;
-}
-
-std::string SoftTargetsSource::to_string() const {
-  return is_file() ? path : soft_targets_mode_names().name(mode);
-}
-
-SoftTargetsSource SoftTargetsSource::parse(const std::string& text) {
-  if (text.empty()) {
-    throw ConfigError("distillation.soft_targets: must be \"auto\", \"online\" or a file path");
-  }
-  SoftTargetsSource source;
-  if (const auto mode = soft_targets_mode_names().find(text)) {
-    source.mode = *mode;
-  } else {
-    source.mode = SoftTargetsMode::kFile;
-    source.path = text;
-  }
-  return source;
-}
-
-const EnumNames<ClusterOn>& cluster_on_names() {
-  static const EnumNames<ClusterOn> names{
-      {{ClusterOn::kHeldout, "heldout"}, {ClusterOn::kTrain, "train"}}};
-  return names;
-}
-
-std::string training_schema() {
-  detail::SchemaWriter writer;
-  const TrainerOptions defaults;
-  visit_fields(defaults, writer);
-  return writer.text();
-}
-
-std::string specialists_schema() {
-  detail::SchemaWriter writer;
-  const specialists::ClusteringOptions clustering;
-  const specialists::CombineOptions combination;
-  visit_fields(clustering, writer);
-  visit_fields(combination, writer);
-  return writer.text();
 }
 
 }  // namespace distillery

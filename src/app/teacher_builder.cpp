@@ -162,11 +162,10 @@ BuiltTeacher load_teacher(const TeacherConfig& t, const ExperimentData& d,
     const char* field = !t.torchscript.empty()  ? ".torchscript: "
                         : !t.checkpoint.empty() ? ".checkpoint: "
                                                 : ".weights: ";
-    std::string message = e.what();
-    const std::string core_advice = "(the key argument of load_state_dict)";
-    const auto at = message.rfind(core_advice);
-    if (at != std::string::npos) message.replace(at, core_advice.size(), "(config key \"weights_key\")");
-    throw std::runtime_error(key + field + message);
+    // The core names no config key; the one that takes the entry's name is "weights_key".
+    const bool no_state_dict = dynamic_cast<const StateDictNotFoundError*>(&e) != nullptr;
+    throw std::runtime_error(key + field + e.what() +
+                             (no_state_dict ? " (config key \"weights_key\")" : ""));
   }
   probe_teacher(out.teacher, d, torch::Device(t.training.device()), phase, source_of(t));
   return out;

@@ -337,4 +337,15 @@ TEST(Config, WeightsKeyNeedsWeightsAndRoundTrips) {
   EXPECT_EQ(distillery::to_json(c).at("teacher").at("weights_key"), "model");
 }
 
+TEST(Config, TeacherSeedsStayWithinWhatTheResolvedConfigCanHold) {
+  EXPECT_EQ(error_of(R"({"student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"model": {"architecture": "mlp"}, "seed": -1}})"),
+            "exp.json: teacher.seed: must be >= 0, got -1");
+  EXPECT_EQ(error_of(R"({"seed": 9223372036854775807, "student": {"model": {"architecture": "mlp"}},
+                        "teacher": {"members": [{"model": {"architecture": "mlp"}},
+                                                {"model": {"architecture": "mlp"}}]}})"),
+            "exp.json: teacher.members: member i is seeded with seed + i, which passes "
+            "9223372036854775807; give a smaller seed");
+}
+
 }  // namespace

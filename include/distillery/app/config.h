@@ -162,6 +162,7 @@ const EnumNames<SoftTargetsMode>& soft_targets_mode_names();
 
 /// `distillation.soft_targets`: a mode, and the file for kFile.
 struct SoftTargetsSource {
+  /// How they are obtained.
   SoftTargetsMode mode = SoftTargetsMode::kAuto;
   /// The file of stored soft targets (kFile only; empty otherwise).
   std::string path;
@@ -204,8 +205,7 @@ struct SpecialistsConfig {
   /// "heldout" or "train": whose generalist predictions give the covariance.
   ClusterOn cluster_on = ClusterOn::kTrain;
   /// Each specialist's training (fine-tuning from the generalist's weights). Defaults:
-  /// 5 epochs, Adam at 5e-4, cosine (on Fashion-MNIST, 3 epochs at 1e-4 left the specialists
-  /// no better than the generalist on their own classes).
+  /// 5 epochs, Adam at 5e-4, cosine (README, "Specialists", says why).
   TrainerOptions training = TrainerOptions().epochs(5).learning_rate(5e-4);
   /// Temperature and alpha of `kd_loss` against the generalist's reduced soft targets.
   KDLossOptions loss = KDLossOptions().temperature(2.0).alpha(0.5);

@@ -4,6 +4,7 @@
 /// generalist's predicted probabilities, K-means on its columns (classes that are often
 /// predicted together end up in one subset), and class subsets read and written as JSON.
 
+#include <torch/arg.h>
 #include <torch/types.h>
 
 #include <cstdint>
@@ -46,9 +47,8 @@ struct ClusteringOptions {
   /// to unit variance per class) instead of the raw covariance. The raw covariance's columns
   /// are dominated by their diagonal entry, each class's own variance, so K-means tends to
   /// group classes by how confidently they are predicted rather than by which classes are
-  /// predicted together; on Fashion-MNIST it puts 8 of 10 classes in one cluster, while the
-  /// correlation recovers T-shirt/shirt, pullover/coat and sandal/sneaker/ankle boot (see
-  /// README, "Specialists"). false gives the paper's literal recipe.
+  /// predicted together (README, "Specialists", shows both on Fashion-MNIST). false gives the
+  /// paper's literal recipe.
   TORCH_ARG(bool, standardize) = true;
   /// Seed of the k-means++ starts: the same seed gives the same subsets.
   TORCH_ARG(uint64_t, seed) = 0;

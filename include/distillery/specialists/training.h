@@ -31,7 +31,7 @@ enum class SoftTargetPrior {
   kSampled,
   /// The generalist's own prior (the data's): the soft targets pull towards the data's prior
   /// while the hard labels pull towards the batches', so log(a / b) afterwards over-corrects
-  /// by up to alpha's share (on Fashion-MNIST: more test errors than without the correction).
+  /// by up to alpha's share (README, "Specialists").
   kNatural,
 };
 /// The name table of SoftTargetPrior: "sampled", "natural".

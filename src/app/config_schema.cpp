@@ -1,0 +1,57 @@
+// The name tables of the config's enums, the soft-targets source, and the documented schema
+// generated from the options structs' field tables (docs/config.md).
+
+#include <string>
+
+#include "distillery/app/config.h"
+#include "option_json.h"
+
+namespace distillery {
+
+const EnumNames<SoftTargetsMode>& soft_targets_mode_names() {
+  static const EnumNames<SoftTargetsMode> names{
+      {{SoftTargetsMode::kAuto, "auto"}, {SoftTargetsMode::kOnline, "online"}}};
+  return names;
+}
+
+std::string SoftTargetsSource::to_string() const {
+  return is_file() ? path : soft_targets_mode_names().name(mode);
+}
+
+SoftTargetsSource SoftTargetsSource::parse(const std::string& text) {
+  if (text.empty()) {
+    throw ConfigError("distillation.soft_targets: must be \"auto\", \"online\" or a file path");
+  }
+  SoftTargetsSource source;
+  if (const auto mode = soft_targets_mode_names().find(text)) {
+    source.mode = *mode;
+  } else {
+    source.mode = SoftTargetsMode::kFile;
+    source.path = text;
+  }
+  return source;
+}
+
+const EnumNames<ClusterOn>& cluster_on_names() {
+  static const EnumNames<ClusterOn> names{
+      {{ClusterOn::kHeldout, "heldout"}, {ClusterOn::kTrain, "train"}}};
+  return names;
+}
+
+std::string training_schema() {
+  detail::SchemaWriter writer;
+  const TrainerOptions defaults;
+  visit_fields(defaults, writer);
+  return writer.text();
+}
+
+std::string specialists_schema() {
+  detail::SchemaWriter writer;
+  const specialists::ClusteringOptions clustering;
+  const specialists::CombineOptions combination;
+  visit_fields(clustering, writer);
+  visit_fields(combination, writer);
+  return writer.text();
+}
+
+}  // namespace distillery
