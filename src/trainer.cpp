@@ -13,6 +13,7 @@
 
 #include "distillery/callbacks.h"
 #include "distillery/optim.h"
+#include "eval_mode.h"
 #include "training_loop.h"
 
 namespace distillery {
@@ -32,15 +33,19 @@ void check_distillation_inputs(const DistillOptions& options, const data::Datase
   TORCH_CHECK(transfer_set.size() > 0, "the transfer set is empty");
 }
 
+// The model's logits for `probe`, on the probe's device, in eval mode and without autograd;
+// each module's own mode is given back. Used to check shapes before training.
+torch::Tensor probe_logits(const Model& model, const torch::Tensor& probe) {
+  torch::NoGradGuard no_grad;
+  detail::EvalModeGuard eval(model.ptr());
+  model->to(probe.device());
+  return model(probe);
+}
+
 // Refuses a teacher whose class count differs from the student's, before training.
 void check_class_counts(int64_t teacher_classes, const Model& student,
                         const torch::Tensor& probe) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = student->is_training();
-  student->eval();
-  student->to(probe.device());
-  const auto student_logits = student(probe);
-  student->train(was_training);
+  const auto student_logits = probe_logits(student, probe);
   TORCH_CHECK(student_logits.dim() == 2, "the student's logits must be [B, C], got shape ",
               student_logits.sizes());
   const auto student_classes = student_logits.size(1);
@@ -51,12 +56,7 @@ void check_class_counts(int64_t teacher_classes, const Model& student,
 
 // Refuses a model whose logits do not have one column per class of `set`, before training.
 void check_output_width(const Model& model, const data::Dataset& set, torch::Device device) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
-  model->to(device);
-  const auto logits = model(set.images.narrow(0, 0, 1).to(device));
-  model->train(was_training);
+  const auto logits = probe_logits(model, set.images.narrow(0, 0, 1).to(device));
   TORCH_CHECK(logits.dim() == 2 && logits.size(1) == set.num_classes, "the model's logits have "
               "shape ", logits.sizes(), " but the training set has ", set.num_classes,
               " classes; the model must output [B, ", set.num_classes, "]");
