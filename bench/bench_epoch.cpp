@@ -28,7 +28,6 @@
 #include "results_file.h"
 
 int main(int argc, char** argv) try {
-  distillery::retain_freed_memory();  // as the distillery program does
   if (argc < 3) {
     std::fprintf(stderr, "usage: bench_epoch <config.json> <RESULTS.md> [repeats] [train_limit]\n");
     return 2;
@@ -38,6 +37,7 @@ int main(int argc, char** argv) try {
   if (argc > 4) config.data.train_limit = std::stoll(argv[4]);
   config.data.test_limit = 1000;  // evaluation is not timed, keep it short
   const auto d = distillery::load_experiment_data(config.data);
+  distillery::retain_freed_memory();  // as the distillery program does: after loading the data
   const distillery::InputShape input{1, d.train.images.size(2), d.train.images.size(3)};
   torch::manual_seed(0);
   auto teacher_net = distillery::build_model(config.teacher.model, input, 10);

@@ -73,7 +73,6 @@ double matmul_rate(int64_t n, int repeats) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  distillery::retain_freed_memory();  // as the distillery program does
   if (argc < 4) {
     std::fprintf(stderr,
                  "usage: bench_perf <teacher|hard|online|stored|matmul> <demo|tiny> "
@@ -104,6 +103,7 @@ int main(int argc, char** argv) try {
     train.images = train.images.narrow(0, 0, limit).clone();
     train.labels = train.labels.narrow(0, 0, limit).clone();
   }
+  distillery::retain_freed_memory();  // as the distillery program does: after loading the data
   const distillery::InputShape input{1, 28, 28};
   torch::manual_seed(0);
   auto teacher_net = distillery::build_model(kTeacher, input, 10);

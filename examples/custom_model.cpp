@@ -39,7 +39,6 @@ int main(int argc, char** argv) try {
   const int64_t epochs = argc > 2 ? std::stoll(argv[2]) : 2;
   const int64_t train_limit = argc > 3 ? std::stoll(argv[3]) : 0;
   const std::string out_dir = argc > 4 ? argv[4] : ".";
-  distillery::retain_freed_memory();  // a step's tensors are reused, not re-faulted
 
   // 1. Data: the training split is the transfer set; the test split is evaluated each epoch.
   const auto train = dd::load_mnist_format(data_dir, dd::Split::kTrain,
@@ -48,6 +47,7 @@ int main(int argc, char** argv) try {
   const auto test = dd::load_mnist_format(data_dir, dd::Split::kTest,
                                           dd::kFashionMnistNormalization,
                                           /*labels_optional=*/false, train_limit);
+  distillery::retain_freed_memory();  // after loading the data (runtime.h)
   const auto trainer = distillery::TrainerOptions().epochs(epochs).batch_size(128).seed(0)
                            .reseed(true);
 

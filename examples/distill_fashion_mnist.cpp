@@ -26,13 +26,13 @@ int main(int argc, char** argv) try {
   const std::string data_dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
   const int64_t epochs = argc > 2 ? std::stoll(argv[2]) : 3;
   const int64_t train_limit = argc > 3 ? std::stoll(argv[3]) : 0;
-  distillery::retain_freed_memory();  // a step's tensors are reused, not re-faulted
 
   // 1. Data: whole splits in memory, normalised.
   const auto train = dd::load_mnist_format(data_dir, dd::Split::kTrain,
                                            dd::kFashionMnistNormalization,
                                            /*labels_optional=*/false, train_limit);
   const auto test = dd::load_mnist_format(data_dir, dd::Split::kTest);
+  distillery::retain_freed_memory();  // after loading the data (runtime.h)
   const distillery::InputShape input{1, 28, 28};
 
   // 2. Teacher: a ConvNet trained on hard labels.

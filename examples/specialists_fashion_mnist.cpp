@@ -69,12 +69,12 @@ int main(int argc, char** argv) try {
   const std::string data_dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
   const int64_t epochs = argc > 2 ? std::stoll(argv[2]) : 4;
   const int64_t train_limit = argc > 3 ? std::stoll(argv[3]) : 0;
-  distillery::retain_freed_memory();  // a step's tensors are reused, not re-faulted
 
   // 1. Data, with the last tenth of the training images held out for the covariance.
   auto all = dd::load_mnist_format(data_dir, dd::Split::kTrain);
   if (train_limit > 0) all = all.head(train_limit);
   const auto test = dd::load_mnist_format(data_dir, dd::Split::kTest);
+  distillery::retain_freed_memory();  // after loading the data (runtime.h)
   const int64_t heldout_count = all.size() / 10;
   const auto train = all.head(all.size() - heldout_count);
   const auto heldout = all.slice(all.size() - heldout_count, heldout_count);

@@ -285,6 +285,5 @@ int main(int argc, char** argv) {
   // Beyond a file size limit (ulimit -f) a write then fails with EFBIG and a clear message,
   // instead of the signal killing the program.
   std::signal(SIGXFSZ, SIG_IGN);
-  distillery::retain_freed_memory();  // a step's tensors are reused, not re-faulted
   return dispatch(c);
 }

@@ -58,7 +58,6 @@ class LossRecorder : public distillery::Callback {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  distillery::retain_freed_memory();  // as the distillery program does
   if (argc < 3) {
     std::fprintf(stderr, "usage: parity_dump <fashion-mnist dir> <out_dir> [steps] [seed]\n");
     return 2;
@@ -77,6 +76,7 @@ int main(int argc, char** argv) try {
   auto train = distillery::data::load_mnist_format(argv[1], distillery::data::Split::kTrain)
                    .head(steps * batch);
   auto test = distillery::data::load_mnist_format(argv[1], distillery::data::Split::kTest).head(1000);
+  distillery::retain_freed_memory();  // as the distillery program does: after loading the data
   const distillery::InputShape input{1, 28, 28};
 
   torch::manual_seed(seed + 1);

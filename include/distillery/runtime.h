@@ -18,9 +18,12 @@ namespace distillery {
 /// memory shrinks less after a peak: up to 128 MiB free at the top of each malloc arena (one
 /// per thread that allocates, at most a few) stays mapped.
 ///
-/// A program calls it once, before training (the `distillery` program, the examples and the
-/// benchmarks do; the library never calls it, as it changes the whole process); calling it
-/// again does nothing. It leaves malloc alone when the user has chosen settings (any of the environment variables MALLOC_MMAP_THRESHOLD_,
+/// A program calls it once, after loading its data sets and before training (the `distillery`
+/// program, through the application layer's `load_experiment_data`, the examples and the
+/// benchmarks do; the core library never calls it, as it changes the whole process). Called
+/// before the data sets are loaded, online distillation was measurably slower
+/// (bench/RESULTS.md). Calling it again does nothing. It leaves malloc alone when the user has
+/// chosen settings (any of the environment variables MALLOC_MMAP_THRESHOLD_,
 /// MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES is set) and on C libraries other than glibc.
 /// @returns whether the settings were applied (now or by an earlier call). Never throws.
 bool retain_freed_memory() noexcept;

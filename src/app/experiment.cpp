@@ -11,6 +11,7 @@
 #include "distillery/callbacks.h"
 #include "distillery/fingerprint.h"
 #include "distillery/io.h"
+#include "distillery/runtime.h"
 #include "distillery/app/model_specs.h"
 #include "distillery/app/output_dir.h"
 #include "distillery/soft_targets.h"
@@ -258,6 +259,7 @@ ExperimentData load_experiment_data(const DataConfig& config) {
                "from {}",
                d.train.size(), d.transfer.size(), d.heldout.size(), d.test.size(),
                shape_text(shape_of(d.train)), config.dir);
+  retain_freed_memory();  // the program's malloc settings, once the data is in memory
   return d;
 }
 

@@ -78,7 +78,8 @@ nlohmann::json to_json(const ModelReport& report);
 
 /// Loads and splits the data named by `config`. Throws std::runtime_error naming the file on
 /// missing or malformed data, when the train and test images differ in shape, or when the
-/// held-out part would leave no training images.
+/// held-out part would leave no training images. Once the data is in memory it calls
+/// `retain_freed_memory()` (runtime.h), as the program's setting.
 ExperimentData load_experiment_data(const DataConfig& config);
 
 /// Runs the experiment of `config` and writes to `config.out_dir`: `results.json` (objects
