@@ -93,7 +93,7 @@ int main(int argc, char** argv) try {
 
   // 3. Class subsets: K-means on the correlation of its held-out predictions.
   const auto probabilities =
-      torch::softmax(distillery::compute_logits(generalist, heldout.images), 1);
+      torch::softmax(distillery::compute_logits(generalist, heldout), 1);
   const auto subsets = ds::find_class_subsets(probabilities, ds::ClusteringOptions().clusters(4));
   print_subsets(subsets);
   if (subsets.empty()) {
@@ -103,10 +103,10 @@ int main(int argc, char** argv) try {
 
   // 4. The specialists; 5. the generalist alone vs the KL-minimising combination with the
   // active specialists.
-  const ds::SpecialistData data{train, distillery::compute_logits(generalist, train.images), test};
+  const ds::SpecialistData data{train, distillery::compute_logits(generalist, train), test};
   auto specialists = train_specialists(generalist, make_network, subsets, data, epochs);
   const auto alone = distillery::evaluate(generalist, test);
-  const auto combined = ds::predict_with_specialists(generalist, specialists, test.images,
+  const auto combined = ds::predict_with_specialists(generalist, specialists, test,
                                                      ds::CombineOptions().top_n(1));
   const auto errors = combined.probabilities.argmax(1).ne(test.labels).sum().item<int64_t>();
   std::printf("generalist: %lld test errors\ngeneralist + %zu specialists: %lld test errors\n",

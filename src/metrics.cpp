@@ -4,20 +4,46 @@
 
 #include <torch/torch.h>
 
+#include <functional>
+
 namespace distillery {
 
-torch::Tensor compute_logits(const LogitsFunction& logits_fn, const torch::Tensor& images,
-                             int64_t batch_size, torch::Device device) {
+namespace {
+
+// Logits of `logits_fn` over examples [0, n) in batches of `batch_size`, each batch's inputs
+// from `batch_inputs(start, count)`; `[n, C]` float32 on the CPU.
+torch::Tensor logits_in_batches(const LogitsFunction& logits_fn, int64_t n, int64_t batch_size,
+                                const std::function<torch::Tensor(int64_t, int64_t)>& batch_inputs) {
   TORCH_CHECK(batch_size > 0, "batch_size must be > 0, got ", batch_size);
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
-  for (int64_t start = 0; start < images.size(0); start += batch_size) {
-    const auto count = std::min(batch_size, images.size(0) - start);
-    auto x = images.narrow(0, start, count).to(device, /*non_blocking=*/true);
-    parts.push_back(logits_fn(x).to(torch::kCPU, torch::kFloat32));
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const auto count = std::min(batch_size, n - start);
+    parts.push_back(logits_fn(batch_inputs(start, count)).to(torch::kCPU, torch::kFloat32));
   }
   TORCH_CHECK(!parts.empty(), "compute_logits needs at least one input");
   return torch::cat(parts, 0);
+}
+
+}  // namespace
+
+torch::Tensor compute_logits(const LogitsFunction& logits_fn, const torch::Tensor& images,
+                             int64_t batch_size, torch::Device device) {
+  TORCH_CHECK(images.scalar_type() != torch::kUInt8,
+              "compute_logits got uint8 pixels ", images.sizes(), ", not model inputs: pass the "
+              "data set (compute_logits(model, set)), which normalises each batch, or "
+              "set.inputs(rows)");
+  return logits_in_batches(logits_fn, images.size(0), batch_size, [&](int64_t start, int64_t count) {
+    return images.narrow(0, start, count).to(device, /*non_blocking=*/true);
+  });
+}
+
+torch::Tensor compute_logits(const LogitsFunction& logits_fn, const data::Dataset& dataset,
+                             int64_t batch_size, torch::Device device) {
+  return logits_in_batches(logits_fn, dataset.size(), batch_size,
+                           [&](int64_t start, int64_t count) {
+                             return dataset.inputs(start, count, device);
+                           });
 }
 
 EvalResult evaluate_logits(const torch::Tensor& logits, const torch::Tensor& labels) {
@@ -44,7 +70,7 @@ EvalResult evaluate(const LogitsFunction& logits_fn, const data::Dataset& datase
                     int64_t batch_size, torch::Device device) {
   TORCH_CHECK(dataset.labeled(), "evaluate needs a labeled data set");
   TORCH_CHECK(dataset.size() > 0, "evaluate needs a non-empty data set");
-  const auto logits = compute_logits(logits_fn, dataset.images, batch_size, device);  // [N, C]
+  const auto logits = compute_logits(logits_fn, dataset, batch_size, device);  // [N, C]
   TORCH_CHECK(logits.dim() == 2 && logits.size(1) == dataset.num_classes,
               "model produces logits of shape ", logits.sizes(), " but the data set has ",
               dataset.num_classes, " classes");
@@ -61,6 +87,12 @@ torch::Tensor compute_logits(const Model& model, const torch::Tensor& images, in
                              torch::Device device) {
   detail::EvalModeGuard eval(model.ptr());
   return compute_logits(model.forward_function(), images, batch_size, device);
+}
+
+torch::Tensor compute_logits(const Model& model, const data::Dataset& dataset,
+                             int64_t batch_size, torch::Device device) {
+  detail::EvalModeGuard eval(model.ptr());
+  return compute_logits(model.forward_function(), dataset, batch_size, device);
 }
 
 }  // namespace distillery

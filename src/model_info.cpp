@@ -22,9 +22,9 @@ ModelInfo model_info_of(const data::Dataset& set) {
   if (!set.name.empty()) info.dataset = set.name;
   info.class_names = set.class_names;
   if (set.normalization && set.images.defined() && set.images.dim() >= 2) {
-    const auto channels = static_cast<std::size_t>(set.images.size(1));
-    info.mean.assign(channels, set.normalization->mean);
-    info.std.assign(channels, set.normalization->std);
+    const auto channels = set.images.size(1);
+    info.mean = set.normalization->means(channels);
+    info.std = set.normalization->stds(channels);
   }
   return info;
 }

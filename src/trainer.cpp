@@ -56,7 +56,7 @@ void check_class_counts(int64_t teacher_classes, const Model& student,
 
 // Refuses a model whose logits do not have one column per class of `set`, before training.
 void check_output_width(const Model& model, const data::Dataset& set, torch::Device device) {
-  const auto logits = probe_logits(model, set.images.narrow(0, 0, 1).to(device));
+  const auto logits = probe_logits(model, set.inputs(0, 1, device));
   TORCH_CHECK(logits.dim() == 2 && logits.size(1) == set.num_classes, "the model's logits have "
               "shape ", logits.sizes(), " but the training set has ", set.num_classes,
               " classes; the model must output [B, ", set.num_classes, "]");
@@ -81,10 +81,32 @@ torch::Tensor distillation_loss(const torch::Tensor& logits, const torch::Tensor
 
 // Every example once per epoch, shuffled from the run's seed.
 TrainResult fit(const Model& model, const data::Dataset& train_set,
-                const BatchObjective& batch_loss, const TrainOptions& options) {
+                const BatchObjective& batch_loss, const TrainOptions& options,
+                detail::ViewReplay* replay = nullptr) {
   data::BatchSampler sampler(train_set.size(), options.trainer().batch_size(), /*shuffle=*/true,
                              options.trainer().seed());
-  return detail::fit(model, train_set, sampler, batch_loss, options);
+  return detail::fit(model, train_set, sampler, batch_loss, options, replay);
+}
+
+// Stored soft targets fit the training's augmentation: none for one view; for stored views,
+// the training's augmentation is the one they were drawn with (and no jitter on top).
+void check_stored_augmentation(const SoftTargets& soft_targets, const DistillOptions& options) {
+  const auto& trainer = options.trainer();
+  const auto augmented = describe_augmentation(trainer);
+  if (!soft_targets.view_parameters.defined()) {
+    if (augmented.empty()) return;
+    throw std::runtime_error(
+        options.phase() + ": stored soft targets would be stale with " + augmented +
+        " (the student sees augmented images the teacher never saw); store augmented views "
+        "(compute_view_soft_targets) or distil with the teacher online instead");
+  }
+  const auto stored = describe_augmentation(TrainerOptions().augmentation(soft_targets.augmentation));
+  if (augmented != stored) {
+    throw std::runtime_error(
+        options.phase() + ": the stored views were drawn with " + stored + " but the training "
+        "asks for " + (augmented.empty() ? std::string("no augmentation") : augmented) +
+        "; compute the views again with the training's augmentation, or train with theirs");
+  }
 }
 
 }  // namespace
@@ -125,6 +147,23 @@ void validate(const TrainerOptions& o) {
                 "device \"", device.str(), "\" requested but only ", torch::cuda::device_count(),
                 " CUDA device(s) exist");
   }
+}
+
+std::string describe_augmentation(const TrainerOptions& o) {
+  std::vector<std::string> parts;
+  if (o.jitter_pixels() > 0) parts.push_back("jitter_pixels = " + std::to_string(o.jitter_pixels()));
+  const auto& a = o.augmentation();
+  if (a.crop_padding() > 0) parts.push_back("crop_padding = " + std::to_string(a.crop_padding()));
+  if (a.horizontal_flip()) parts.push_back("horizontal_flip");
+  if (a.erasing_size() > 0 && a.erasing_probability() > 0) {
+    std::ostringstream erasing;
+    erasing << "erasing_size = " << a.erasing_size();
+    if (a.erasing_probability() < 1) erasing << " (probability " << a.erasing_probability() << ")";
+    parts.push_back(erasing.str());
+  }
+  std::string text;
+  for (const auto& part : parts) text += (text.empty() ? "" : ", ") + part;
+  return text;
 }
 
 const EvalResult& TrainResult::evaluation(const std::string& name) const {
@@ -172,7 +211,7 @@ TrainResult distill(const Model& student, const Teacher& teacher,
   const torch::Device device = options.trainer().device();
   auto& t = *teacher.ptr();
   t.to(device);
-  const auto probe = transfer_set.images.narrow(0, 0, 1).to(device);
+  const auto probe = transfer_set.inputs(0, 1, device);
   check_class_counts(t.forward(probe).size(1), student, probe);
   const auto labels = transfer_set.labeled() ? transfer_set.labels.to(device) : torch::Tensor();
   // Batches on which the teacher gave NaN or infinite logits, counted on the device (no sync
@@ -201,30 +240,30 @@ TrainResult distill(const Model& student, const SoftTargets& soft_targets,
                     const data::Dataset& transfer_set, const DistillOptions& options) {
   check_distillation_inputs(options, transfer_set);
   const auto& trainer = options.trainer();
-  if (trainer.jitter_pixels() > 0) {
-    throw std::runtime_error(
-        options.phase() + ": stored soft targets would be stale with jitter_pixels = " +
-        std::to_string(trainer.jitter_pixels()) +
-        " (the student sees translated images the teacher never saw); distil with the teacher "
-        "online instead");
-  }
+  check_stored_augmentation(soft_targets, options);
   TORCH_CHECK(soft_targets.member_logits.dim() == 3 &&
                   soft_targets.size() == transfer_set.size(),
               "the stored soft targets hold ",
               soft_targets.member_logits.dim() == 3 ? soft_targets.size() : -1,
               " examples but the transfer set has ", transfer_set.size());
   const torch::Device device = trainer.device();
-  const auto probe = transfer_set.images.narrow(0, 0, 1).to(device);
+  const auto probe = transfer_set.inputs(0, 1, device);
   check_class_counts(soft_targets.num_classes(), student, probe);
   SoftTargets on_device = soft_targets;
   on_device.member_logits = soft_targets.member_logits.to(device);
   const auto labels = transfer_set.labeled() ? transfer_set.labels.to(device) : torch::Tensor();
   const auto temperature = options.loss().temperature();
+  std::optional<detail::ViewReplay> replay;
+  if (soft_targets.view_parameters.defined()) {
+    replay = detail::ViewReplay{soft_targets.view_parameters.to(device), soft_targets.augmentation,
+                                torch::Tensor()};
+  }
   auto loss = [&](const torch::Tensor& logits, const torch::Tensor&, const torch::Tensor& indices) {
-    const auto v = on_device.logits(indices, temperature);  // [B, C]
+    // [B, C]: with stored views, the rows of the views the student was shown
+    const auto v = on_device.logits(replay ? replay->rows : indices, temperature);
     return distillation_loss(logits, v, labels, indices, options.loss());
   };
-  return fit(student, transfer_set, loss, phase_options(options));
+  return fit(student, transfer_set, loss, phase_options(options), replay ? &*replay : nullptr);
 }
 
 }  // namespace distillery

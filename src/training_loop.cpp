@@ -15,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "distillery/data/augmentation.h"
 #include "distillery/data/prefetcher.h"
 #include "distillery/optim.h"
 #include "distillery/runtime.h"
@@ -124,11 +125,14 @@ struct FitState {
   const std::string& phase;
   const BatchObjective& batch_loss;
   const std::vector<std::shared_ptr<Callback>>& callbacks;
+  const data::Dataset& train_set;  // its normalisation makes model inputs of the rows
   torch::Device device;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
-  torch::Tensor images;  // the whole training set, on the device
+  torch::Tensor images;  // the whole training set (uint8 pixels or inputs), on the device
   at::Generator jitter_generator;
+  at::Generator augmentation_generator;  // reseeded at each epoch's start (epoch_generator)
   std::unique_ptr<data::RowPrefetcher> prefetcher;
+  ViewReplay* replay = nullptr;  // stored views to replay, or none
   int64_t steps_per_epoch = 0;
   int64_t total_steps = 0;
   int64_t step = 0;  // steps taken so far, over all epochs
@@ -157,6 +161,29 @@ torch::Tensor gather(FitState& f, const torch::Tensor& device_indices,
   return rows;
 }
 
+// The model inputs of one batch of training rows: crop and flip of the pixels, normalisation,
+// erasing, then jitter (data/augmentation.h).
+torch::Tensor batch_inputs(FitState& f, const torch::Tensor& rows, const torch::Tensor& indices) {
+  const auto& augmentation = f.options.augmentation();
+  torch::Tensor inputs;
+  if (f.replay) {
+    auto& r = *f.replay;
+    const auto views = r.parameters.size(0), examples = r.parameters.size(1);
+    const auto view = torch::randint(0, views, {rows.size(0)}, f.augmentation_generator,
+                                     torch::kInt64).to(indices.device());
+    r.rows = view * examples + indices;
+    inputs = data::augmented_inputs(f.train_set, rows, r.parameters.index({view, indices}),
+                                    r.augmentation);
+  } else if (augmentation.any()) {
+    const auto parameters = data::sample_augmentation(rows.size(0), rows.size(2), rows.size(3),
+                                                      augmentation, f.augmentation_generator);
+    inputs = data::augmented_inputs(f.train_set, rows, parameters, augmentation);
+  } else {
+    inputs = f.train_set.inputs(rows);
+  }
+  return data::random_translate(inputs, f.options.jitter_pixels(), f.jitter_generator);
+}
+
 // One epoch's optimisation steps.
 EpochTotals train_epoch(FitState& f, int64_t epoch, Clock::time_point epoch_start) {
   EpochTotals t;
@@ -169,7 +196,7 @@ EpochTotals train_epoch(FitState& f, int64_t epoch, Clock::time_point epoch_star
     const auto device_indices = indices->to(f.device);
     std::optional<torch::Tensor> next_indices;
     const auto rows = gather(f, device_indices, next_indices);
-    const auto inputs = data::random_translate(rows, o.jitter_pixels(), f.jitter_generator);
+    const auto inputs = batch_inputs(f, rows, device_indices);
     t.data_seconds += seconds_since(data_start);
     set_rate(*f.optimizer, scheduled_rate(o, f.step, f.total_steps, f.steps_per_epoch));
     const auto logits = f.model(inputs);  // [B, C]
@@ -218,7 +245,8 @@ EpochMetrics epoch_metrics(FitState& f, int64_t epoch, const EpochTotals& t, dou
 }  // namespace
 
 TrainResult fit(const Model& model, const data::Dataset& train_set, data::Sampler& sampler,
-                const BatchObjective& batch_loss, const TrainOptions& train_options) {
+                const BatchObjective& batch_loss, const TrainOptions& train_options,
+                ViewReplay* replay) {
   const auto& options = train_options.trainer();
   const auto& phase = train_options.phase();
   // Every hook: the evaluators first, then the callbacks, each in their order.
@@ -230,11 +258,13 @@ TrainResult fit(const Model& model, const data::Dataset& train_set, data::Sample
   ThreadCount threads(static_cast<int>(options.threads()));
   if (options.reseed()) torch::manual_seed(options.seed());
   model->to(device);
-  FitState f{model, sampler, options, phase, batch_loss, callbacks, device,
+  FitState f{model, sampler, options, phase, batch_loss, callbacks, train_set, device,
              make_optimizer(model.module(), options),
              // Moving the whole set once avoids one host-to-device copy per batch.
              train_set.images.to(device),
-             at::make_generator<at::CPUGeneratorImpl>(options.seed() + 7919), nullptr};
+             at::make_generator<at::CPUGeneratorImpl>(options.seed() + 7919),
+             data::epoch_generator(options.seed(), 0), nullptr};
+  f.replay = replay;
   f.steps_per_epoch = sampler.batches_per_epoch();
   f.total_steps = f.steps_per_epoch * options.epochs();
   if (use_prefetcher(options, f.images)) {
@@ -246,6 +276,7 @@ TrainResult fit(const Model& model, const data::Dataset& train_set, data::Sample
   for (int64_t epoch = 1; epoch <= options.epochs(); ++epoch) {
     model->train();
     sampler.reset(epoch - 1);
+    f.augmentation_generator = data::epoch_generator(options.seed(), epoch);
     const auto epoch_start = Clock::now();
     EpochTotals totals;
     {

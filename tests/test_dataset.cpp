@@ -20,14 +20,23 @@ TEST(Dataset, LoadsTinyMnistFormatSet) {
   distillery::test::write_tiny_mnist(dir.path(), 50, 20, /*gzip=*/true);
   const auto train = dd::load_mnist_format(dir.path(), dd::Split::kTrain, {0.5, 0.25});
   EXPECT_EQ(train.images.sizes(), (std::vector<int64_t>{50, 1, 28, 28}));
-  EXPECT_EQ(train.images.scalar_type(), torch::kFloat32);
+  // Pixels stay uint8 in memory; the normalisation travels with the set.
+  EXPECT_EQ(train.images.scalar_type(), torch::kUInt8);
+  EXPECT_TRUE(train.holds_pixels());
+  ASSERT_TRUE(train.normalization.has_value());
+  EXPECT_EQ(train.normalization->mean, std::vector<double>{0.5});
+  EXPECT_EQ(train.normalization->std, std::vector<double>{0.25});
   EXPECT_EQ(train.labels.scalar_type(), torch::kInt64);
   EXPECT_EQ(train.num_classes, 10);
   EXPECT_EQ(train.labels[13].item<int64_t>(), 3);
-  // Pixel 0 is background noise in [0, 60]: (x / 255 - 0.5) / 0.25 lies in [-2, -1.06].
-  const double corner = train.images[0][0][0][0].item<double>();
-  EXPECT_GE(corner, -2.0);
-  EXPECT_LE(corner, (60.0 / 255 - 0.5) / 0.25 + 1e-6);
+  // Pixel 0 is background noise in [0, 60]; as a model input (x / 255 - 0.5) / 0.25.
+  const auto pixel = train.images[0][0][0][0].item<int64_t>();
+  EXPECT_LE(pixel, 60);
+  const auto inputs = train.inputs(0, 2);
+  EXPECT_EQ(inputs.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(inputs.sizes(), (std::vector<int64_t>{2, 1, 28, 28}));
+  EXPECT_FLOAT_EQ(inputs[0][0][0][0].item<float>(),
+                  (static_cast<float>(pixel) / 255.0f - 0.5f) / 0.25f);
   EXPECT_EQ(dd::load_mnist_format(dir.path(), dd::Split::kTest).size(), 20);
 }
 
@@ -128,8 +137,9 @@ TEST(Dataset, RealFashionMnistHasTheKnownShapeAndBalance) {
   // Every Fashion-MNIST class has exactly 1,000 test images.
   EXPECT_TRUE(torch::equal(torch::bincount(test.labels), torch::full({10}, 1000, torch::kInt64)));
   // Normalised with the training set's own statistics: mean ~0, std ~1 on the test set too.
-  EXPECT_NEAR(test.images.mean().item<double>(), 0.0, 0.02);
-  EXPECT_NEAR(test.images.std().item<double>(), 1.0, 0.02);
+  const auto inputs = test.inputs(0, test.size());
+  EXPECT_NEAR(inputs.mean().item<double>(), 0.0, 0.02);
+  EXPECT_NEAR(inputs.std().item<double>(), 1.0, 0.02);
 }
 
 TEST(BatchSampler, CoversEveryIndexOncePerEpochAndIsSeeded) {

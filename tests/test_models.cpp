@@ -202,7 +202,7 @@ TEST(ModelFiles, SaveAndLoadRoundTripsTheDataRecord) {
     EXPECT_EQ(part.name, "two-class");
     EXPECT_EQ(part.class_names, set.class_names);
     ASSERT_TRUE(part.normalization.has_value());
-    EXPECT_EQ(part.normalization->std, 0.25);
+    EXPECT_EQ(part.normalization->std, std::vector<double>{0.25});
   }
   const auto info = distillery::model_info_of(set);
   EXPECT_EQ(info.mean, (std::vector<double>{0.5, 0.5, 0.5}));  // one entry per channel

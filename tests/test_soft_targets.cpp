@@ -145,7 +145,8 @@ TEST_F(SoftTargetsTest, StoredTargetsWithJitterAreRefusedAsStale) {
                       .phase("student"));
             }),
             "student: stored soft targets would be stale with jitter_pixels = 1 (the student sees "
-            "translated images the teacher never saw); distil with the teacher online instead");
+            "augmented images the teacher never saw); store augmented views "
+            "(compute_view_soft_targets) or distil with the teacher online instead");
 }
 
 TEST(Fingerprint, DependsOnValuesShapesAndDtypes) {

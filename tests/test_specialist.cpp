@@ -289,8 +289,8 @@ TEST(TrainSpecialist, AppliesTheBiasCorrectionForTheSubsetShareAndRefusesJitter)
                   ds::SpecialistTrainingOptions(options).trainer(
                       distillery::TrainerOptions(options.trainer()).jitter_pixels(1)));
             }),
-            "specialist: jitter_pixels must be 0 for a specialist, got 1 (its soft targets are "
-            "the generalist's logits on the unjittered training images)");
+            "specialist: no augmentation for a specialist, got jitter_pixels = 1 (its soft "
+            "targets are the generalist's logits on the training images as they are)");
   EXPECT_EQ(c10_error_of([&] {
               ds::train_specialist(generalist, fresh_network, {1, 4},
                                    ds::SpecialistData{train, logits.narrow(0, 0, 10), train},

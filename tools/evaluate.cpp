@@ -50,7 +50,7 @@ std::pair<std::string, distillery::data::Normalization> evaluation_data(
                                   "defaults to the Fashion-MNIST directory " + o.data_dir +
                                   "; give the " + info.dataset + " directory with --data");
   }
-  return {info.dataset, data::Normalization{info.mean.at(0), info.std.at(0)}};
+  return {info.dataset, data::Normalization{info.mean, info.std}};
 }
 
 // A specialist's file holds a generalist-shaped network whose C outputs are not its task

@@ -86,8 +86,8 @@ int main(int argc, char** argv) try {
   distillery::Teacher teacher(teacher_net);
   auto targets = distillery::compute_soft_targets(teacher, train, 1000, torch::kCPU);
   targets.member_logits = targets.member_logits.to(dtype);
-  train.images = train.images.to(dtype);
-  test.images = test.images.to(dtype);
+  train.images = train.inputs(train.images).to(dtype);  // normalised model inputs
+  test.images = test.inputs(test.images).to(dtype);
 
   const nlohmann::json spec = {{"architecture", "mlp"}, {"hidden", {400, 400}}, {"dropout", 0.0}};
   torch::manual_seed(seed);

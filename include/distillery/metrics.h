@@ -59,9 +59,17 @@ EvalResult evaluate(const Holder& holder, const data::Dataset& dataset,
   return evaluate(Model(holder), dataset, batch_size, device);
 }
 
-/// Logits of `logits_fn` for every example of `images` (`[N, ...]`), computed in batches
-/// without autograd, returned on the CPU as `[N, C]` float32.
+/// Logits of `logits_fn` for every example of `images` (`[N, ...]` model inputs, e.g. float32
+/// normalised images), computed in batches without autograd, returned on the CPU as `[N, C]`
+/// float32. Throws c10::Error if `images` are uint8 pixels (pass the data set instead, whose
+/// batches are normalised) or `batch_size` <= 0.
 torch::Tensor compute_logits(const LogitsFunction& logits_fn, const torch::Tensor& images,
+                             int64_t batch_size = 1000, torch::Device device = torch::kCPU);
+
+/// Logits of `logits_fn` for every example of `dataset`, each batch's model inputs from
+/// `Dataset::inputs` (uint8 pixels normalised per batch); `[N, C]` float32 on the CPU.
+/// Throws c10::Error if the set is empty or `batch_size` <= 0.
+torch::Tensor compute_logits(const LogitsFunction& logits_fn, const data::Dataset& dataset,
                              int64_t batch_size = 1000, torch::Device device = torch::kCPU);
 
 /// `compute_logits` of a model (already on `device`), run in eval mode; each of its modules
@@ -75,6 +83,20 @@ template <typename Holder,
 torch::Tensor compute_logits(const Holder& holder, const torch::Tensor& images,
                              int64_t batch_size = 1000, torch::Device device = torch::kCPU) {
   return compute_logits(Model(holder), images, batch_size, device);
+}
+
+/// `compute_logits` of a model over a data set (already on `device`), run in eval mode; each
+/// of its modules gets its own mode back afterwards.
+/// Example: `auto logits = compute_logits(teacher_net, train_set);  // [N, C]`
+torch::Tensor compute_logits(const Model& model, const data::Dataset& dataset,
+                             int64_t batch_size = 1000, torch::Device device = torch::kCPU);
+
+/// `compute_logits` of a module holder over a data set, as a Model.
+template <typename Holder,
+          std::enable_if_t<torch::detail::is_module_holder<Holder>::value, int> = 0>
+torch::Tensor compute_logits(const Holder& holder, const data::Dataset& dataset,
+                             int64_t batch_size = 1000, torch::Device device = torch::kCPU) {
+  return compute_logits(Model(holder), dataset, batch_size, device);
 }
 
 }  // namespace distillery

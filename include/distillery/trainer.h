@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "distillery/data/augmentation.h"
 #include "distillery/data/dataset.h"
 #include "distillery/data/sampler.h"
 #include "distillery/losses.h"
@@ -77,8 +78,13 @@ struct TrainerOptions {
   TORCH_ARG(int64_t, eval_batch_size) = 256;
   /// Random translation of each training image by up to this many pixels (0 = none);
   /// Hinton et al. 2015, §3 jitter the teacher's inputs by up to 2 pixels. With jitter the
-  /// teacher must see the same jittered batch, so distillation runs it online.
+  /// teacher must see the same jittered batch, so distillation runs it online. Jitter moves
+  /// the model inputs (after normalisation, zero fill = the mean pixel), after `augmentation`.
   TORCH_ARG(int64_t, jitter_pixels) = 0;
+  /// Random crop, flip and erasing of each training batch (data/augmentation.h), drawn from a
+  /// generator seeded per epoch with `seed` and the epoch (data::epoch_generator). The teacher
+  /// online sees the same augmented batch; stored soft targets are refused with it.
+  TORCH_ARG(data::AugmentationOptions, augmentation) = {};
   /// Gather the next batch's rows on a background thread while the current step trains
   /// (data::RowPrefetcher). The batches are the same either way, and so are the trained
   /// weights when the intra-op thread counts match (prefetch with `threads` N against no
@@ -117,8 +123,15 @@ void visit_fields(Options& o, Visitor& v) {
            "batch of evaluation and of teacher passes");
   v.number("jitter_pixels", o.jitter_pixels(), Bounds::closed_open(0, 8),
            "random translation of each training image, in pixels (0 = none)");
+  visit_fields(o.augmentation(), v);  // crop_padding, horizontal_flip, erasing_*
   v.flag("prefetch", o.prefetch(), "gather the next batch on a background thread");
 }
+
+/// How `options` varies the training images, as a config spells it: "jitter_pixels = 2",
+/// "crop_padding = 4, horizontal_flip", "erasing_size = 8 (probability 0.5)", joined by ", ";
+/// empty when the images are used as they are (then the teacher's logits on the transfer set
+/// can be stored once).
+std::string describe_augmentation(const TrainerOptions& options);
 
 /// The device named by `text`: "cpu", "cuda" or "cuda:N" (N a device index, 0 to 99).
 /// Throws c10::Error "device must be "cpu", "cuda" or "cuda:N", got "<text>"" otherwise.
@@ -254,8 +267,7 @@ TrainResult train_supervised(const Model& model, const data::Dataset& train_set,
                              const TrainOptions& options = TrainOptions());
 
 /// Distils `student` from `teacher` over `transfer_set` (Hinton et al. 2015, §2), running the
-/// teacher online on every batch (on the same jittered images the student sees when
-/// `jitter_pixels() > 0`). The objective is `functional::kd_loss` on a labeled transfer set
+/// teacher online on every batch (on the same augmented and jittered images the student sees). The objective is `functional::kd_loss` on a labeled transfer set
 /// and the soft term alone (`soft_target_loss`, still T^2-scaled) on an unlabeled one. An
 /// arithmetic ensemble is formed at the loss's temperature (passed to `TeacherImpl::logits`;
 /// the teacher is not changed). Without augmentation it is faster to run the teacher once
@@ -271,10 +283,16 @@ TrainResult distill(const Model& student, const Teacher& teacher,
 
 /// Distils `student` from stored soft targets (see soft_targets.h), read by sample index.
 /// `soft_targets` must have been computed on exactly `transfer_set` (the caller checks the
-/// fingerprints with `check_soft_targets`).
-/// Throws std::runtime_error when `jitter_pixels() > 0` (stored targets would be stale: use
-/// the online overload), c10::Error when the stored class count or example count does not
-/// match, and as `train_supervised` otherwise.
+/// fingerprints with `check_soft_targets`). Soft targets of augmented views
+/// (`compute_view_soft_targets`) are replayed: each step shows the student, for each example,
+/// one of its stored views picked at random (from the epoch's generator, data::epoch_generator)
+/// with that view's augmentation parameters, and distils towards the teacher's stored logits
+/// on exactly that view.
+/// Throws std::runtime_error when the training augments the images (`describe_augmentation`
+/// not empty) and the soft targets are of one view (they would be stale: use the online
+/// overload or stored views), or when stored views were drawn with another augmentation than
+/// the training's (jitter included); c10::Error when the stored class count or example count
+/// does not match, and as `train_supervised` otherwise.
 TrainResult distill(const Model& student, const SoftTargets& soft_targets,
                     const data::Dataset& transfer_set, const DistillOptions& options);
 

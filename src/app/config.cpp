@@ -227,7 +227,12 @@ DistillationConfig read_distillation(ObjectReader& root) {
   c.loss.alpha(k.get("alpha", c.loss.alpha()));
   const auto soft_targets = k.get("soft_targets", c.soft_targets.to_string());
   check_path("distillation.soft_targets", soft_targets);
+  c.views = k.get("views", c.views);
   k.finish();
+  if (c.views < 0 || c.views > 64) {
+    throw ConfigError("distillation.views: must be in [0, 64] (augmented views stored per "
+                      "image; 0 = none), got " + std::to_string(c.views));
+  }
   check_temperature_and_alpha(c.loss, "distillation");
   c.soft_targets = SoftTargetsSource::parse(soft_targets);
   return c;
@@ -259,12 +264,23 @@ void read_distillation_sections(ObjectReader& r, ExperimentConfig& c) {
   c.student.scratch = s.get("scratch", c.student.scratch);
   s.finish();
   c.distillation = read_distillation(r);
-  const auto jitter = c.student.training.jitter_pixels();
-  if (jitter > 0 && c.distillation.soft_targets.is_file()) {
+  const auto augmented = describe_augmentation(c.student.training);
+  if (c.distillation.views > 0 && !c.student.training.augmentation().any()) {
+    throw ConfigError("distillation.views: " + std::to_string(c.distillation.views) + " augmented "
+                      "views need an augmentation in student.training (crop_padding, "
+                      "horizontal_flip or erasing_size), and no jitter_pixels");
+  }
+  if (c.distillation.views > 0 && c.student.training.jitter_pixels() > 0) {
+    throw ConfigError("distillation.views: stored views cannot be used with "
+                      "student.training.jitter_pixels (jitter is not stored with a view); use "
+                      "crop_padding instead");
+  }
+  if (!augmented.empty() && c.distillation.soft_targets.is_file() && c.distillation.views == 0) {
     throw ConfigError("distillation.soft_targets: a file of stored soft targets cannot be used "
-                      "with student.training.jitter_pixels = " + std::to_string(jitter) +
-                      " (the teacher must see every jittered image); use \"online\", or "
-                      "\"auto\", which runs the teacher online for jittered images");
+                      "with student.training " + augmented +
+                      " (the teacher must see every augmented image); use \"online\", or "
+                      "\"auto\", which runs the teacher online for augmented images, or store "
+                      "augmented views (distillation.views)");
   }
 }
 
@@ -354,7 +370,8 @@ nlohmann::json to_json(const ExperimentConfig& c) {
                       {"scratch", c.student.scratch}};
     out["distillation"] = {{"temperature", c.distillation.loss.temperature()},
                            {"alpha", c.distillation.loss.alpha()},
-                           {"soft_targets", c.distillation.soft_targets.to_string()}};
+                           {"soft_targets", c.distillation.soft_targets.to_string()},
+                           {"views", c.distillation.views}};
   }
   if (c.specialists) {
     out["generalist"] = teacher_to_json(c.specialists->generalist);

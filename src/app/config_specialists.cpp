@@ -64,9 +64,10 @@ void read_specialist_training(ObjectReader& s, SpecialistsConfig& c) {
     throw ConfigError("specialists.training.batch_size: must be >= 2 (half of each batch is from "
                       "the specialist's classes), got " + std::to_string(c.training.batch_size()));
   }
-  if (c.training.jitter_pixels() != 0) {
-    throw ConfigError("specialists.training.jitter_pixels: must be 0 for specialists (their soft "
-                      "targets are the generalist's logits on unjittered images)");
+  if (!describe_augmentation(c.training).empty()) {
+    throw ConfigError("specialists.training: no augmentation for specialists, got " +
+                      describe_augmentation(c.training) + " (their soft targets are the "
+                      "generalist's logits on the training images as they are)");
   }
   c.loss.temperature(s.get("temperature", c.loss.temperature()));
   c.loss.alpha(s.get("alpha", c.loss.alpha()));

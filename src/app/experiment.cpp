@@ -65,6 +65,19 @@ std::optional<SoftTargets> preload_soft_targets(const ExperimentConfig& c,
   }
 }
 
+// Refuses reusing soft targets of other views than the config's (count or augmentation).
+void check_views(const SoftTargets& stored, const ExperimentConfig& c, const std::string& path) {
+  const auto wanted = c.distillation.views == 0 ? 1 : c.distillation.views;
+  const auto augmentation = c.distillation.views == 0 ? data::AugmentationOptions()
+                                                      : c.student.training.augmentation();
+  if (stored.views() != wanted ||
+      describe_augmentation(TrainerOptions().augmentation(stored.augmentation)) !=
+          describe_augmentation(TrainerOptions().augmentation(augmentation))) {
+    throw StaleSoftTargetsError(path + ": made for " + std::to_string(stored.views()) +
+                                " view(s) of other augmentation settings");
+  }
+}
+
 // Resolves distillation.soft_targets into stored soft targets, or nullopt for online.
 // `mode_out` says what happened: "stored", "computed" or "online". `preloaded` is the file
 // given by path (see preload_soft_targets); in "auto" mode the file is read from out_dir, and
@@ -76,9 +89,10 @@ std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teache
   const auto& source = c.distillation.soft_targets;
   const bool automatic = source.mode == SoftTargetsMode::kAuto;
   if (source.mode == SoftTargetsMode::kOnline ||
-      (automatic && c.student.training.jitter_pixels() > 0)) {
+      (automatic && !describe_augmentation(c.student.training).empty() &&
+       c.distillation.views == 0)) {
     mode_out = "online";
-    if (automatic) spdlog::info("soft targets: teacher online (the transfer set is jittered)");
+    if (automatic) spdlog::info("soft targets: teacher online (the transfer set is augmented)");
     return std::nullopt;
   }
   const auto& setting = source.path;
@@ -99,6 +113,7 @@ std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teache
     try {
       auto stored = load_soft_targets(path);
       check_soft_targets(stored, path, teacher_fp, transfer_fp);
+      check_views(stored, c, path);
       out.protect(path);  // reused: this run's input, kept as it is
       spdlog::info("soft targets: read {}", path);
       return stored;
@@ -109,8 +124,7 @@ std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teache
   spdlog::info("soft targets: running the teacher over {} transfer-set images", transfer.size());
   SoftTargets computed;
   try {
-    computed = compute_soft_targets(teacher, transfer, c.student.training.eval_batch_size(),
-                                    torch::Device(c.device));
+    computed = detail::compute_configured_soft_targets(c, teacher, transfer);
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string("teacher: ") + e.what());
   }
@@ -170,7 +184,7 @@ void correct_omitted_classes(const ExperimentConfig& c, const ExperimentData& d,
   for (const auto k : c.data.omit_classes) {
     const auto logits =
         compute_logits([&](const torch::Tensor& x) { return distilled->forward(x); },
-                       d.heldout.images, c.student.training.eval_batch_size(),
+                       d.heldout, c.student.training.eval_batch_size(),
                        torch::Device(c.device));
     const auto shift = choose_bias_shift(logits, d.heldout.labels, k, default_bias_candidates());
     shift_class_bias(distilled, k, shift.delta);
@@ -262,6 +276,21 @@ ExperimentData load_experiment_data(const DataConfig& config) {
   retain_freed_memory();  // the program's malloc settings, once the data is in memory
   return d;
 }
+
+namespace detail {
+
+SoftTargets compute_configured_soft_targets(const ExperimentConfig& c, Teacher& teacher,
+                                            const data::Dataset& transfer) {
+  const auto batch = c.student.training.eval_batch_size();
+  const torch::Device device(c.device);
+  if (c.distillation.views == 0) return compute_soft_targets(teacher, transfer, batch, device);
+  spdlog::info("soft targets: {} augmented views of each image ({})", c.distillation.views,
+               describe_augmentation(c.student.training));
+  return compute_view_soft_targets(teacher, transfer, c.distillation.views,
+                                   c.student.training.augmentation(), c.seed, batch, device);
+}
+
+}  // namespace detail
 
 ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user_callbacks) {
   require_distillation(c);

@@ -153,7 +153,7 @@ ModelReport report_for(BuiltTeacher& built, const data::Dataset& test, const Tra
 
 void check_teacher_classes(BuiltTeacher& built, const ExperimentData& d, torch::Device device) {
   built.teacher->to(device);
-  const auto probe = d.train.images.narrow(0, 0, 1).to(device);
+  const auto probe = d.train.inputs(0, 1, device);
   const auto classes = built.teacher->forward(probe).size(1);
   if (classes != d.train.num_classes) {
     throw ConfigError("the teacher has " + std::to_string(classes) + " classes but the data has " +

@@ -43,6 +43,12 @@ inline constexpr const char* kSoftTargetsFile = "soft_targets.bin";
 // `run`, `train` and `soft-targets` need "teacher" and "student": throws ConfigError otherwise.
 void require_distillation(const ExperimentConfig& config);
 
+// The soft targets the config asks for: the teacher's logits on the transfer set, or on
+// distillation.views augmented views of each image (compute_view_soft_targets, seeded by the
+// config's seed). Throws as those.
+SoftTargets compute_configured_soft_targets(const ExperimentConfig& c, Teacher& teacher,
+                                            const data::Dataset& transfer);
+
 // The files the teacher of `t` is saved as: "teacher.pt", or "teacher_member_<i>.pt" per member.
 std::vector<std::string> teacher_files(const TeacherConfig& t);
 

@@ -62,9 +62,7 @@ std::string write_soft_targets(const ExperimentConfig& c, const std::string& out
   auto built = detail::build_teacher(c.teacher, d, "teacher", callbacks, &out);
   detail::check_teacher_classes(built, d, torch::Device(c.device));
   detail::save_teacher(built, out, d.train);
-  const auto targets = compute_soft_targets(built.teacher, d.transfer,
-                                            c.student.training.eval_batch_size(),
-                                            torch::Device(c.device));
+  const auto targets = detail::compute_configured_soft_targets(c, built.teacher, d.transfer);
   if (output.empty()) save_soft_targets(out.path(kSoftTargetsFile), targets);
   out.commit(/*remove_stale=*/false);
   if (!output.empty()) save_soft_targets(output, targets);

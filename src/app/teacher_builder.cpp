@@ -195,7 +195,7 @@ BuiltTeacher train_teacher(const TeacherConfig& t, const ExperimentData& d,
 void probe_teacher(Teacher& teacher, const ExperimentData& d, torch::Device device,
                    const std::string& phase, const std::string& source) {
   constexpr int64_t kProbeImages = 64;
-  const auto images = d.train.images.narrow(0, 0, std::min(kProbeImages, d.train.size()));
+  const auto images = d.train.inputs(0, std::min(kProbeImages, d.train.size()));
   const std::string who = source.empty() ? "the " + phase : source + ": the " + phase;
   torch::Tensor logits;
   try {
@@ -229,6 +229,11 @@ void probe_teacher(Teacher& teacher, const ExperimentData& d, torch::Device devi
 nlohmann::json teacher_recipe(const TeacherConfig& t, const data::Dataset& train) {
   auto tensors = std::vector<torch::Tensor>{train.images};
   if (train.labeled()) tensors.push_back(train.labels);
+  if (train.holds_pixels() && train.normalization) {  // the teacher trains on normalised pixels
+    const auto channels = train.images.size(1);
+    tensors.push_back(torch::tensor(train.normalization->means(channels), torch::kFloat64));
+    tensors.push_back(torch::tensor(train.normalization->stds(channels), torch::kFloat64));
+  }
   return {{"teacher", teacher_to_json(t)}, {"data", fingerprint_hex(fingerprint_tensors(tensors))}};
 }
 

@@ -3,8 +3,10 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <stdexcept>
 
 #include "distillery/data/idx.h"
@@ -14,6 +16,78 @@
 #endif
 
 namespace distillery::data {
+
+namespace {
+
+std::string number_text(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
+}
+
+}  // namespace
+
+void Normalization::check(int64_t channels) const {
+  const auto sizes_fit = [&](std::size_t n) {
+    return n == 1 || static_cast<int64_t>(n) == channels;
+  };
+  if (!sizes_fit(mean.size()) || !sizes_fit(std.size()) || mean.size() != std.size()) {
+    throw std::invalid_argument("a normalization of " + std::to_string(mean.size()) +
+                                " means and " + std::to_string(std.size()) +
+                                " standard deviations for " + std::to_string(channels) +
+                                " channel(s): give one value of each, or one per channel");
+  }
+  for (std::size_t c = 0; c < mean.size(); ++c) {
+    const auto where = mean.size() == 1 ? std::string() : " (channel " + std::to_string(c) + ")";
+    if (!std::isfinite(mean[c])) {
+      throw std::invalid_argument("normalization mean must be finite, got " +
+                                  number_text(mean[c]) + where);
+    }
+    if (!std::isfinite(std[c]) || !(std[c] > 0)) {
+      throw std::invalid_argument("normalization std must be finite and > 0, got " +
+                                  number_text(std[c]) + where);
+    }
+  }
+}
+
+std::vector<double> Normalization::means(int64_t channels) const {
+  check(channels);
+  return mean.size() == 1 ? std::vector<double>(channels, mean[0]) : mean;
+}
+
+std::vector<double> Normalization::stds(int64_t channels) const {
+  check(channels);
+  return std.size() == 1 ? std::vector<double>(channels, std[0]) : std;
+}
+
+torch::Tensor normalize_pixels(const torch::Tensor& pixels, const Normalization& normalization) {
+  TORCH_CHECK(pixels.dim() == 4 && pixels.scalar_type() == torch::kUInt8,
+              "normalize_pixels needs uint8 pixels [B, C, H, W], got ", pixels.scalar_type(),
+              " ", pixels.sizes());
+  const int64_t channels = pixels.size(1);
+  normalization.check(channels);
+  auto x = pixels.to(torch::kFloat32).div_(255.0);
+  if (normalization.mean.size() == 1) return x.sub_(normalization.mean[0]).div_(normalization.std[0]);
+  const auto per_channel = [&](const std::vector<double>& values) {
+    return torch::tensor(values, torch::kFloat64).to(x.device(), torch::kFloat32)
+        .view({1, channels, 1, 1});
+  };
+  return x.sub_(per_channel(normalization.mean)).div_(per_channel(normalization.std));
+}
+
+torch::Tensor Dataset::inputs(const torch::Tensor& rows) const {
+  if (rows.is_floating_point()) return rows;
+  TORCH_CHECK(rows.scalar_type() == torch::kUInt8, "data set images must be uint8 pixels or "
+              "floating-point model inputs, got ", rows.scalar_type());
+  if (normalization) return normalize_pixels(rows, *normalization);
+  return normalize_pixels(rows, Normalization(0.0, 1.0));
+}
+
+torch::Tensor Dataset::inputs(int64_t start, int64_t count, torch::Device device) const {
+  TORCH_CHECK(start >= 0 && count >= 0 && start + count <= size(), "examples [", start, ", ",
+              start + count, ") are outside the data set of ", size());
+  return inputs(images.narrow(0, start, count).to(device, /*non_blocking=*/true));
+}
 
 Dataset Dataset::head(int64_t count) const {
   if (count >= size()) return *this;
@@ -76,10 +150,7 @@ torch::Tensor empty_huge_pages(at::IntArrayRef sizes, torch::Dtype dtype) {
 
 Dataset load_mnist_format(const std::string& directory, Split split,
                           Normalization normalization, bool labels_optional, int64_t limit) {
-  if (!(normalization.std > 0)) {
-    throw std::runtime_error("normalization std must be > 0, got " +
-                             std::to_string(normalization.std));
-  }
+  normalization.check(1);
   TORCH_CHECK(limit >= 0, "load_mnist_format: limit must be >= 0 (0 = all), got ", limit);
   const int64_t max_items = limit == 0 ? -1 : limit;
   const std::string prefix = split == Split::kTrain ? "train" : "t10k";
@@ -88,8 +159,9 @@ Dataset load_mnist_format(const std::string& directory, Split split,
   constexpr int64_t kClasses = 10;
   Dataset out;
   const auto pixels = raw_images.unsqueeze(1);  // [n, 1, rows, cols]
-  out.images = empty_huge_pages(pixels.sizes());
-  out.images.copy_(pixels).div_(255.0).sub_(normalization.mean).div_(normalization.std);
+  out.images = empty_huge_pages(pixels.sizes(), torch::kUInt8);
+  out.images.copy_(pixels);
+  out.normalization = normalization;
   out.num_classes = kClasses;
   const auto labels_base = (std::filesystem::path(directory) / (prefix + "-labels-idx1-ubyte")).string();
   // symlink_status: a dangling link is not a missing file but an error find_idx_file names.
@@ -116,32 +188,6 @@ Dataset load_mnist_format(const std::string& directory, Split split,
   }
   out.labels = raw_labels.to(torch::kInt64);  // [n]
   return out;
-}
-
-torch::Tensor random_translate(const torch::Tensor& images, int64_t max_pixels,
-                               at::Generator& generator) {
-  TORCH_CHECK(images.dim() == 4, "random_translate needs [B, C, H, W] images, got ",
-              images.sizes());
-  const int64_t k = max_pixels;
-  TORCH_CHECK(k >= 0 && k < images.size(2) && k < images.size(3),
-              "jitter must be in [0, image size), got ", k);
-  if (k == 0) return images;
-  const int64_t batch = images.size(0), height = images.size(2), width = images.size(3);
-  const auto device = images.device();
-  namespace F = torch::nn::functional;
-  const auto padded = F::pad(images, F::PadFuncOptions({k, k, k, k}));  // [B, C, H+2k, W+2k]
-  // Per-image offsets in [0, 2k]: offset k is the untranslated image.
-  const auto dy = torch::randint(0, 2 * k + 1, {batch, 1, 1}, generator, torch::kInt64).to(device);
-  const auto dx = torch::randint(0, 2 * k + 1, {batch, 1, 1}, generator, torch::kInt64).to(device);
-  const auto rows = dy + torch::arange(height, torch::TensorOptions(torch::kInt64).device(device))
-                             .view({1, height, 1});  // [B, H, 1]
-  const auto cols = dx + torch::arange(width, torch::TensorOptions(torch::kInt64).device(device))
-                             .view({1, 1, width});   // [B, 1, W]
-  const auto b = torch::arange(batch, torch::TensorOptions(torch::kInt64).device(device))
-                     .view({batch, 1, 1});           // [B, 1, 1]
-  using torch::indexing::Slice;
-  // Advanced indices around a slice put the broadcast dims first: [B, H, W, C].
-  return padded.index({b, Slice(), rows, cols}).permute({0, 3, 1, 2}).contiguous();
 }
 
 }  // namespace distillery::data

@@ -221,11 +221,27 @@ Combination combine_specialists(const torch::Tensor& generalist_log_probabilitie
 
 namespace {
 
-torch::Tensor log_probabilities(const Model& model, const torch::Tensor& images,
-                                int64_t batch_size, torch::Device device) {
+// log_softmax of the model's logits over `inputs` (a tensor of model inputs or a data set).
+template <typename Inputs>
+torch::Tensor log_probabilities(const Model& model, const Inputs& inputs, int64_t batch_size,
+                                torch::Device device) {
   model->eval();
-  const auto logits = compute_logits(model.forward_function(), images, batch_size, device);
+  const auto logits = compute_logits(model.forward_function(), inputs, batch_size, device);
   return torch::log_softmax(logits, 1);
+}
+
+template <typename Inputs>
+Combination predict(const Model& generalist, const std::vector<Specialist>& specialists,
+                    const Inputs& inputs, const CombineOptions& options, int64_t batch_size,
+                    torch::Device device) {
+  const auto general = log_probabilities(generalist, inputs, batch_size, device);
+  ClassSubsets subsets;
+  std::vector<torch::Tensor> outputs;
+  for (const auto& s : specialists) {
+    subsets.push_back(s.classes);
+    outputs.push_back(log_probabilities(s.model, inputs, batch_size, device));
+  }
+  return combine_specialists(general, outputs, subsets, options);
 }
 
 }  // namespace
@@ -234,14 +250,14 @@ Combination predict_with_specialists(const Model& generalist,
                                      const std::vector<Specialist>& specialists,
                                      const torch::Tensor& images, const CombineOptions& options,
                                      int64_t batch_size, torch::Device device) {
-  const auto general = log_probabilities(generalist, images, batch_size, device);
-  ClassSubsets subsets;
-  std::vector<torch::Tensor> outputs;
-  for (const auto& s : specialists) {
-    subsets.push_back(s.classes);
-    outputs.push_back(log_probabilities(s.model, images, batch_size, device));
-  }
-  return combine_specialists(general, outputs, subsets, options);
+  return predict(generalist, specialists, images, options, batch_size, device);
+}
+
+Combination predict_with_specialists(const Model& generalist,
+                                     const std::vector<Specialist>& specialists,
+                                     const data::Dataset& dataset, const CombineOptions& options,
+                                     int64_t batch_size, torch::Device device) {
+  return predict(generalist, specialists, dataset, options, batch_size, device);
 }
 
 }  // namespace distillery::specialists

@@ -14,9 +14,9 @@ void check_specialist_inputs(const data::Dataset& train_set, const torch::Tensor
                              const KDLossOptions& loss_options, const std::string& phase) {
   validate(options);
   functional::validate(loss_options);
-  TORCH_CHECK(options.jitter_pixels() == 0, phase, ": jitter_pixels must be 0 for a specialist, "
-              "got ", options.jitter_pixels(), " (its soft targets are the generalist's logits "
-              "on the unjittered training images)");
+  TORCH_CHECK(describe_augmentation(options).empty(), phase, ": no augmentation for a "
+              "specialist, got ", describe_augmentation(options), " (its soft targets are the "
+              "generalist's logits on the training images as they are)");
   TORCH_CHECK(train_set.labeled() && test_set.labeled(),
               "specialists are trained and evaluated on labeled sets");
   const int64_t classes = train_set.num_classes;

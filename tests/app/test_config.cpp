@@ -262,8 +262,9 @@ TEST(Config, SpecialistsErrorsNameTheKey) {
             "\"lbfgs\"");
   EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"},
                         "specialists": {"training": {"jitter_pixels": 2}}})"),
-            "exp.json: specialists.training.jitter_pixels: must be 0 for specialists (their soft "
-            "targets are the generalist's logits on unjittered images)");
+            "exp.json: specialists.training: no augmentation for specialists, got jitter_pixels = "
+            "2 (their soft targets are the generalist's logits on the training images as they "
+            "are)");
   EXPECT_EQ(error_of(R"({"generalist": {"checkpoint": "g.pt"},
                         "specialists": {"training": {"batch_size": 1}}})"),
             "exp.json: specialists.training.batch_size: must be >= 2 (half of each batch is from "
@@ -319,9 +320,9 @@ TEST(Config, StoredSoftTargetsWithJitterAreRefusedAtOnce) {
                         "teacher": {"model": {"architecture": "mlp"}},
                         "distillation": {"soft_targets": "runs/x/soft_targets.bin"}})"),
             "exp.json: distillation.soft_targets: a file of stored soft targets cannot be used "
-            "with student.training.jitter_pixels = 2 (the teacher must see every jittered "
-            "image); use \"online\", or \"auto\", which runs the teacher online for jittered "
-            "images");
+            "with student.training jitter_pixels = 2 (the teacher must see every augmented "
+            "image); use \"online\", or \"auto\", which runs the teacher online for augmented "
+            "images, or store augmented views (distillation.views)");
 }
 
 TEST(Config, WeightsKeyNeedsWeightsAndRoundTrips) {

@@ -39,7 +39,9 @@ TEST(ConfigSchema, EveryFieldOfTheTableIsReadAndWrittenUnderItsName) {
                 "training": {"epochs": 3, "batch_size": 7, "optimizer": "sgd",
                              "learning_rate": 0.5, "momentum": 0.25, "weight_decay": 0.125,
                              "lr_schedule": "step", "lr_step_epochs": 2, "lr_gamma": 0.5,
-                             "eval_batch_size": 9, "jitter_pixels": 1, "prefetch": true}},
+                             "eval_batch_size": 9, "jitter_pixels": 1, "crop_padding": 2,
+                             "horizontal_flip": true, "erasing_size": 3,
+                             "erasing_probability": 0.75, "prefetch": true}},
     "teacher": {"model": {"architecture": "mlp"}}})", "exp.json");
   const auto& t = c.student.training;
   EXPECT_EQ(t.epochs(), 3);
@@ -53,6 +55,10 @@ TEST(ConfigSchema, EveryFieldOfTheTableIsReadAndWrittenUnderItsName) {
   EXPECT_DOUBLE_EQ(t.lr_gamma(), 0.5);
   EXPECT_EQ(t.eval_batch_size(), 9);
   EXPECT_EQ(t.jitter_pixels(), 1);
+  EXPECT_EQ(t.augmentation().crop_padding(), 2);
+  EXPECT_TRUE(t.augmentation().horizontal_flip());
+  EXPECT_EQ(t.augmentation().erasing_size(), 3);
+  EXPECT_DOUBLE_EQ(t.augmentation().erasing_probability(), 0.75);
   EXPECT_TRUE(t.prefetch());
   const auto written = distillery::to_json(c).at("student").at("training");
   Names table;
@@ -60,7 +66,7 @@ TEST(ConfigSchema, EveryFieldOfTheTableIsReadAndWrittenUnderItsName) {
   std::set<std::string> keys;
   for (const auto& item : written.items()) keys.insert(item.key());
   EXPECT_EQ(keys, table.names);
-  EXPECT_EQ(table.names.size(), 12u);
+  EXPECT_EQ(table.names.size(), 16u);
   EXPECT_EQ(written.at("optimizer"), "sgd");
   EXPECT_EQ(written.at("lr_schedule"), "step");
 }

@@ -32,10 +32,13 @@
 ///                   "training": {<training>},                 // scratch and distilled alike
 ///                   "scratch": true},            // false: no hard-label baseline student
 ///       "distillation": {"temperature": 4.0, "alpha": 0.9,
-///                        "soft_targets": "auto"}  // "auto": stored in out_dir and reused
+///                        "soft_targets": "auto",  // "auto": stored in out_dir and reused
 ///                                                 // when teacher and data match; "online":
 ///                                                 // run the teacher every step; or a path
 ///                                                 // to a file from `distillery soft-targets`
+///                        "views": 0}              // with augmentation: store the teacher's
+///                                                 // logits on K augmented views per image
+///                                                 // (0: "auto" runs the teacher online)
 ///     }
 ///
 /// A specialists experiment (`distillery specialists`, Hinton et al. 2015, §5) has
@@ -181,6 +184,11 @@ struct DistillationConfig {
   KDLossOptions loss;
   /// Where the soft targets come from (see the schema above).
   SoftTargetsSource soft_targets;
+  /// Augmented views stored per example ("views"): with an augmentation in
+  /// student.training, "auto" and `distillery soft-targets` store the teacher's logits on this
+  /// many views of each image, replayed for the student (soft_targets.h); 0 = none ("auto"
+  /// then runs the teacher online for augmented images).
+  int64_t views = 0;
 };
 
 /// Whose generalist predictions give the covariance the specialists' classes are clustered on.

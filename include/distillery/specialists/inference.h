@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "distillery/data/dataset.h"
 #include "distillery/model.h"
 #include "distillery/specialists/clustering.h"
 #include "distillery/option_fields.h"
@@ -110,7 +111,7 @@ Combination combine_specialists(const torch::Tensor& generalist_log_probabilitie
                                 const ClassSubsets& subsets,
                                 const CombineOptions& options = CombineOptions());
 
-/// The combined prediction for `images` (`[N, ...]`): the generalist's and each specialist's
+/// The combined prediction for `images` (`[N, ...]` model inputs, not uint8 pixels): the generalist's and each specialist's
 /// log_softmax, computed in batches of `batch_size` on `device` without autograd (the models are
 /// put in eval mode), then `combine_specialists` over all N at once. `specialists[m].classes`
 /// are the subsets.
@@ -118,6 +119,14 @@ Combination combine_specialists(const torch::Tensor& generalist_log_probabilitie
 Combination predict_with_specialists(const Model& generalist,
                                      const std::vector<Specialist>& specialists,
                                      const torch::Tensor& images, const CombineOptions& options,
+                                     int64_t batch_size = 1000,
+                                     torch::Device device = torch::kCPU);
+
+/// `predict_with_specialists` for every example of `dataset`, each batch's model inputs from
+/// `Dataset::inputs` (uint8 pixels normalised per batch). Throws as above.
+Combination predict_with_specialists(const Model& generalist,
+                                     const std::vector<Specialist>& specialists,
+                                     const data::Dataset& dataset, const CombineOptions& options,
                                      int64_t batch_size = 1000,
                                      torch::Device device = torch::kCPU);
 

@@ -58,7 +58,7 @@ void choose_subsets(const SpecialistsConfig& sc, torch::nn::Sequential& generali
   const auto cluster_logits =
       sc.cluster_on == ClusterOn::kHeldout
           ? compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); },
-                           d.heldout.images, sc.training.eval_batch_size(), device)
+                           d.heldout, sc.training.eval_batch_size(), device)
           : train_logits;
   const auto probabilities = torch::softmax(cluster_logits, 1);
   const auto covariance = prediction_covariance(probabilities);
@@ -134,7 +134,7 @@ void compare_on_test(const SpecialistsConfig& sc, torch::nn::Sequential& general
                      std::vector<Specialist>& trained, const ExperimentData& d,
                      const torch::Tensor& test_logits, SpecialistsResult& result) {
   const torch::Device device(sc.training.device());
-  const auto combination = predict_with_specialists(generalist, trained, d.test.images,
+  const auto combination = predict_with_specialists(generalist, trained, d.test,
                                                     sc.inference, sc.training.eval_batch_size(),
                                                     device);
   const auto combined_eval = evaluate_logits(
@@ -241,11 +241,11 @@ SpecialistsResult run_specialists(const ExperimentConfig& c, const Callbacks& us
   auto generalist = built.nets.at(0);
   result.generalist = detail::report_for(generalist, d.test, sc.training, built.train_seconds);
   detail::save_teacher(built, out, d.train);  // generalist.pt
-  const auto logits_of = [&](const torch::Tensor& images) {
-    return compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); }, images,
+  const auto logits_of = [&](const data::Dataset& set) {
+    return compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); }, set,
                           batch, device);
   };
-  const auto train_logits = logits_of(d.train.images);
+  const auto train_logits = logits_of(d.train);
 
   // 2. Class subsets.
   choose_subsets(sc, generalist, d, train_logits, device, result);
@@ -255,7 +255,7 @@ SpecialistsResult run_specialists(const ExperimentConfig& c, const Callbacks& us
                nlohmann::json(result.subsets).dump());
 
   // 3. One specialist per subset; 4. the comparison on the test set.
-  const auto test_logits = logits_of(d.test.images);
+  const auto test_logits = logits_of(d.test);
   auto trained = train_specialists(sc, generalist, built.specs.at(0), d, train_logits, test_logits,
                                    callbacks, out, result);
   compare_on_test(sc, generalist, trained, d, test_logits, result);
