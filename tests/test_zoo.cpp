@@ -158,4 +158,43 @@ TEST(ZooFamilies, MobileNetV2WidthScalesTheChannelsAsTheReference) {
   EXPECT_EQ(full->conv1->ptr(0)->as<torch::nn::Conv2dImpl>()->weight.size(0), 32);
 }
 
+TEST(ZooFamilies, ResNetStateDictKeysAreThoseOfTheReference) {
+  // The keys of RepDistiller's resnet8(num_classes=100).state_dict(), in its order, so that a
+  // checkpoint saved from it loads with load_state_dict (parameters and buffers by name).
+  std::vector<std::string> reference{
+      "conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+      "bn1.num_batches_tracked", "layer1.0.conv1.weight", "layer1.0.bn1.weight",
+      "layer1.0.bn1.bias", "layer1.0.bn1.running_mean", "layer1.0.bn1.running_var",
+      "layer1.0.bn1.num_batches_tracked", "layer1.0.conv2.weight", "layer1.0.bn2.weight",
+      "layer1.0.bn2.bias", "layer1.0.bn2.running_mean", "layer1.0.bn2.running_var",
+      "layer1.0.bn2.num_batches_tracked", "layer2.0.conv1.weight", "layer2.0.bn1.weight",
+      "layer2.0.bn1.bias", "layer2.0.bn1.running_mean", "layer2.0.bn1.running_var",
+      "layer2.0.bn1.num_batches_tracked", "layer2.0.conv2.weight", "layer2.0.bn2.weight",
+      "layer2.0.bn2.bias", "layer2.0.bn2.running_mean", "layer2.0.bn2.running_var",
+      "layer2.0.bn2.num_batches_tracked", "layer2.0.downsample.0.weight",
+      "layer2.0.downsample.1.weight", "layer2.0.downsample.1.bias",
+      "layer2.0.downsample.1.running_mean", "layer2.0.downsample.1.running_var",
+      "layer2.0.downsample.1.num_batches_tracked", "layer3.0.conv1.weight",
+      "layer3.0.bn1.weight", "layer3.0.bn1.bias", "layer3.0.bn1.running_mean",
+      "layer3.0.bn1.running_var", "layer3.0.bn1.num_batches_tracked", "layer3.0.conv2.weight",
+      "layer3.0.bn2.weight", "layer3.0.bn2.bias", "layer3.0.bn2.running_mean",
+      "layer3.0.bn2.running_var", "layer3.0.bn2.num_batches_tracked",
+      "layer3.0.downsample.0.weight", "layer3.0.downsample.1.weight",
+      "layer3.0.downsample.1.bias", "layer3.0.downsample.1.running_mean",
+      "layer3.0.downsample.1.running_var", "layer3.0.downsample.1.num_batches_tracked",
+      "fc.weight", "fc.bias"
+  };
+  auto model = build_zoo_model("resnet8", {3, 32, 32}, 100);
+  std::vector<std::string> ours;
+  for (const auto& item : model->named_parameters()) ours.push_back(item.key());
+  for (const auto& item : model->named_buffers()) ours.push_back(item.key());
+  std::sort(ours.begin(), ours.end());
+  std::sort(reference.begin(), reference.end());
+  EXPECT_EQ(ours, reference);
+  const auto parameters = model->named_parameters();
+  EXPECT_EQ(parameters["layer2.0.downsample.0.weight"].sizes(),
+            (std::vector<int64_t>{32, 16, 1, 1}));
+  EXPECT_EQ(parameters["fc.weight"].sizes(), (std::vector<int64_t>{100, 64}));
+}
+
 }  // namespace
