@@ -41,10 +41,12 @@ class InvertedResidualImpl : public torch::nn::Cloneable<InvertedResidualImpl> {
   /// Throws c10::Error on non-positive channels or expansion, or a stride other than 1 or 2.
   InvertedResidualImpl(int64_t in_channels, int64_t out_channels, int64_t stride,
                        int64_t expansion);
+  /// (Re)builds the submodules with fresh weights (the constructor and `clone()` call it).
   void reset() override;
   /// `x`: `[B, in, H, W]` float; returns `[B, out, ceil(H / stride), ceil(W / stride)]`.
   torch::Tensor forward(const torch::Tensor& x);
 
+  /// Submodules, under the reference's names.
   torch::nn::Sequential conv{nullptr};
 
  private:
@@ -61,6 +63,7 @@ class MobileNetV2Impl : public torch::nn::Cloneable<MobileNetV2Impl> {
   /// Throws c10::Error if the width is outside (0, 16] or leaves a layer without channels, or
   /// the expansion, channel or class count is not positive.
   explicit MobileNetV2Impl(MobileNetV2Options options = {});
+  /// (Re)builds the submodules with fresh weights (the constructor and `clone()` call it).
   void reset() override;
   /// `x`: `[B, input_channels, H, W]` float; returns `[B, num_classes]` logits.
   torch::Tensor forward(const torch::Tensor& x);

@@ -46,10 +46,12 @@ class ResNetBlockImpl : public torch::nn::Cloneable<ResNetBlockImpl> {
   /// `in_channels` to `out_channels` channels, the first convolution with `stride` (1 or 2).
   /// Throws c10::Error on non-positive channels or a stride other than 1 or 2.
   ResNetBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride);
+  /// (Re)builds the submodules with fresh weights (the constructor and `clone()` call it).
   void reset() override;
   /// `x`: `[B, in, H, W]` float; returns `[B, out, ceil(H / stride), ceil(W / stride)]`.
   torch::Tensor forward(const torch::Tensor& x);
 
+  /// Submodules, under the reference's names.
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   /// Empty (null) when the shortcut is the identity.
@@ -69,12 +71,14 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
   /// Throws c10::Error if the depth is not 6n + 2 with n >= 1, `filters` does not have 4
   /// positive entries, or the channel or class count is not positive.
   explicit ResNetImpl(ResNetOptions options = {});
+  /// (Re)builds the submodules with fresh weights (the constructor and `clone()` call it).
   void reset() override;
   /// `x`: `[B, input_channels, H, W]` float; returns `[B, num_classes]` logits.
   torch::Tensor forward(torch::Tensor x);
 
   /// The options it was built with.
   ResNetOptions options;
+  /// Submodules, under the reference's names.
   torch::nn::Conv2d conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};
   /// The three stages of n blocks each.

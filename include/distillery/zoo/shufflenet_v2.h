@@ -44,10 +44,12 @@ class ShuffleBlockImpl : public torch::nn::Cloneable<ShuffleBlockImpl> {
  public:
   /// Throws c10::Error unless `channels` is positive and even.
   explicit ShuffleBlockImpl(int64_t channels);
+  /// (Re)builds the submodules with fresh weights (the constructor and `clone()` call it).
   void reset() override;
   /// `x`: `[B, channels, H, W]` float; returns the same shape.
   torch::Tensor forward(const torch::Tensor& x);
 
+  /// Submodules, under the reference's names.
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
 
@@ -63,12 +65,15 @@ class ShuffleDownBlockImpl : public torch::nn::Cloneable<ShuffleDownBlockImpl> {
  public:
   /// Throws c10::Error unless `in_channels` is positive and `out_channels` positive and even.
   ShuffleDownBlockImpl(int64_t in_channels, int64_t out_channels);
+  /// (Re)builds the submodules with fresh weights (the constructor and `clone()` call it).
   void reset() override;
   /// `x`: `[B, in, H, W]` float; returns `[B, out, ceil(H / 2), ceil(W / 2)]`.
   torch::Tensor forward(const torch::Tensor& x);
 
+  /// Submodules, under the reference's names.
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr}, conv4{nullptr},
       conv5{nullptr};
+  /// Submodules, under the reference's names.
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr}, bn4{nullptr}, bn5{nullptr};
 
  private:
@@ -84,12 +89,14 @@ class ShuffleNetV2Impl : public torch::nn::Cloneable<ShuffleNetV2Impl> {
   /// Throws c10::Error if `channels` or `blocks` has the wrong length or a bad entry, or the
   /// channel or class count is not positive.
   explicit ShuffleNetV2Impl(ShuffleNetV2Options options = {});
+  /// (Re)builds the submodules with fresh weights (the constructor and `clone()` call it).
   void reset() override;
   /// `x`: `[B, input_channels, H, W]` float; returns `[B, num_classes]` logits.
   torch::Tensor forward(const torch::Tensor& x);
 
   /// The options it was built with.
   ShuffleNetV2Options options;
+  /// Submodules, under the reference's names.
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   /// The three stages: a ShuffleDownBlock, then ShuffleBlocks.

@@ -53,6 +53,7 @@ class VGGImpl : public torch::nn::Cloneable<VGGImpl> {
   /// Throws c10::Error unless there are 5 non-empty blocks of positive channel counts, and the
   /// input channel and class counts are positive.
   explicit VGGImpl(VGGOptions options = {});
+  /// (Re)builds the submodules with fresh weights (the constructor and `clone()` call it).
   void reset() override;
   /// `x`: `[B, input_channels, H, W]` float with H, W >= 8; returns `[B, num_classes]` logits.
   /// Throws c10::Error from the pooling on smaller images.
@@ -64,6 +65,7 @@ class VGGImpl : public torch::nn::Cloneable<VGGImpl> {
   std::vector<torch::nn::Sequential> blocks;
   /// The pooling after blocks 0 to 3 (no parameters).
   std::vector<MaxPool2x2> pools;
+  /// Submodules, under the reference's names.
   torch::nn::Linear classifier{nullptr};
 };
 TORCH_MODULE(VGG);

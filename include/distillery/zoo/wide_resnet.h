@@ -46,10 +46,12 @@ class WideResNetBlockImpl : public torch::nn::Cloneable<WideResNetBlockImpl> {
   /// `stride`; `dropout` in [0, 1). Throws c10::Error on non-positive channels, a stride other
   /// than 1 or 2, a stride of 2 without a change of channels, or dropout outside [0, 1).
   WideResNetBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride, double dropout);
+  /// (Re)builds the submodules with fresh weights (the constructor and `clone()` call it).
   void reset() override;
   /// `x`: `[B, in, H, W]` float; returns `[B, out, ceil(H / stride), ceil(W / stride)]`.
   torch::Tensor forward(const torch::Tensor& x);
 
+  /// Submodules, under the reference's names.
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   /// Null when the shortcut is the identity (same channels).
@@ -69,10 +71,12 @@ class WideResNetGroupImpl : public torch::nn::Cloneable<WideResNetGroupImpl> {
   /// Throws c10::Error as WideResNetBlockImpl, or if `blocks` < 1.
   WideResNetGroupImpl(int64_t blocks, int64_t in_channels, int64_t out_channels, int64_t stride,
                       double dropout);
+  /// (Re)builds the submodules with fresh weights (the constructor and `clone()` call it).
   void reset() override;
   /// `x`: `[B, in, H, W]` float; returns `[B, out, ceil(H / stride), ceil(W / stride)]`.
   torch::Tensor forward(torch::Tensor x);
 
+  /// Submodules, under the reference's names.
   torch::nn::ModuleList layer{nullptr};
 
  private:
@@ -89,12 +93,14 @@ class WideResNetImpl : public torch::nn::Cloneable<WideResNetImpl> {
   /// Throws c10::Error if the depth is not 6n + 4 with n >= 1, or the widening factor, channel
   /// or class count is not positive, or dropout is outside [0, 1).
   explicit WideResNetImpl(WideResNetOptions options = {});
+  /// (Re)builds the submodules with fresh weights (the constructor and `clone()` call it).
   void reset() override;
   /// `x`: `[B, input_channels, H, W]` float; returns `[B, num_classes]` logits.
   torch::Tensor forward(const torch::Tensor& x);
 
   /// The options it was built with.
   WideResNetOptions options;
+  /// Submodules, under the reference's names.
   torch::nn::Conv2d conv1{nullptr};
   WideResNetGroup block1{nullptr}, block2{nullptr}, block3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};
