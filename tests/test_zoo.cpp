@@ -197,4 +197,33 @@ TEST(ZooFamilies, ResNetStateDictKeysAreThoseOfTheReference) {
   EXPECT_EQ(parameters["fc.weight"].sizes(), (std::vector<int64_t>{100, 64}));
 }
 
+// clone() (Cloneable) rebuilds the submodules and copies the weights and buffers: the copy
+// computes the same logits and owns its parameters.
+template <typename Holder, typename Options>
+void expect_clone_is_independent(const Options& options) {
+  torch::manual_seed(2);
+  Holder net(options);
+  net->eval();
+  const auto x = torch::randn({2, 1, 28, 28});
+  auto copy = std::dynamic_pointer_cast<typename Holder::ContainedType>(net->clone());
+  ASSERT_NE(copy, nullptr);
+  EXPECT_TRUE(torch::equal(copy->forward(x), net->forward(x)));
+  const auto ours = net->parameters(), theirs = copy->parameters();
+  ASSERT_EQ(ours.size(), theirs.size());
+  for (size_t i = 0; i < ours.size(); ++i) {
+    EXPECT_NE(ours[i].data_ptr(), theirs[i].data_ptr()) << i;
+  }
+}
+
+TEST(ZooFamilies, EachFamilyClonesIntoAnIndependentCopy) {
+  using namespace distillery::zoo;
+  expect_clone_is_independent<ResNet>(ResNetOptions().depth(8).input_channels(1));
+  expect_clone_is_independent<WideResNet>(WideResNetOptions().depth(10).input_channels(1));
+  expect_clone_is_independent<MobileNetV2>(MobileNetV2Options().width(0.25).input_channels(1));
+  expect_clone_is_independent<ShuffleNetV2>(
+      ShuffleNetV2Options().channels({8, 16, 32, 64}).blocks({1, 1, 1}).input_channels(1));
+  expect_clone_is_independent<VGG>(
+      VGGOptions().blocks({{4}, {8}, {8}, {16}, {16}}).input_channels(1));
+}
+
 }  // namespace
