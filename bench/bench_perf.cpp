@@ -146,7 +146,7 @@ int main(int argc, char** argv) try {
       if (r > 0) seconds.push_back(result.train_seconds);
       if (r > 0) data_seconds += result.data_seconds;
     }
-    out["parameters"] = distillery::count_parameters(*student);
+    out["parameters"] = distillery::count_parameters(student.module());
     double total = 0;
     for (double s : seconds) total += s;
     out["data_share"] = data_seconds / total;

@@ -16,7 +16,7 @@ namespace distillery::test {
 /// archive with the header "distillery.spec" (spec, metadata, input, num_classes, format,
 /// fingerprint) and the weights "distillery.model".
 inline void write_model_file_without_data_record(const std::string& path,
-                                                 torch::nn::Sequential& model,
+                                                 const Model& model,
                                                  const nlohmann::json& spec, InputShape input,
                                                  int64_t num_classes) {
   auto tensors = model->parameters();

@@ -187,4 +187,56 @@ TEST_F(CliModelsTest, TeacherFilesUnderTheWrongKeySayWhichKeyToUse) {
       << r.output;
 }
 
+// `distillery models`: every registered architecture, one a line, with real numbers.
+TEST_F(CliModelsTest, ModelsListsEveryArchitectureWithItsSizeAndCost) {
+  auto r = run_command(cli("models --classes 100 --input 3x32x32"), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream lines(r.stdout_text);
+  std::string line;
+  std::vector<std::string> names;
+  std::getline(lines, line);
+  EXPECT_TRUE(std::regex_match(line, std::regex(R"(name\s+parameters\s+multiply_adds)"))) << line;
+  while (std::getline(lines, line)) names.push_back(line.substr(0, line.find(' ')));
+  EXPECT_EQ(names, distillery::list_models());
+  // RepDistiller's counts at 100 classes (tests/test_zoo.cpp).
+  for (const char* row : {R"(resnet8\s+83892\s+12507392)", R"(resnet32x4\s+7433860\s+1083040768)",
+                          R"(wrn_16_2\s+703284\s+101118464)", R"(shufflev2\s+1355528\s+44504448)",
+                          R"(vgg13\s+9462180\s+284936192)"}) {
+    EXPECT_TRUE(std::regex_search(r.stdout_text, std::regex(std::string("(^|\n)") + row + "\n")))
+        << row << "\n" << r.stdout_text;
+  }
+  // The defaults: 10 classes, 1x28x28 (Fashion-MNIST); the default MLP 784-800-800-10 has
+  // 784*800+800 + 800*800+800 + 800*10+10 parameters and 784*800 + 800*800 + 800*10 multiply-adds.
+  r = run_command(cli("models"), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::regex_search(r.stdout_text, std::regex(R"((^|\n)mlp\s+1276810\s+1275200\n)")))
+      << r.stdout_text;
+  // A shape too small for one architecture: that line says why, the others are counted.
+  r = run_command(cli("models --input 1x4x4"), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.stdout_text.find("vgg8 ") , std::string::npos);
+  EXPECT_TRUE(std::regex_search(
+      r.stdout_text, std::regex(R"((^|\n)vgg8\s+-\s+-\s+\(vgg8 needs images of at least 8 x 8 )"
+                                R"(pixels \(three 2 x 2 poolings\), got 4x4\)\n)")))
+      << r.stdout_text;
+  EXPECT_TRUE(std::regex_search(r.stdout_text, std::regex(R"((^|\n)resnet8\s+\d+\s+\d+\n)")))
+      << r.stdout_text;
+}
+
+TEST_F(CliModelsTest, ModelsRefusesABadInputShapeOrClassCount) {
+  for (const char* shape : {"3x32", "3x32x0", "RGBx32x32", "3x32x32x1"}) {
+    const auto r = run_command(cli(std::string("models --input ") + shape), dir);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(std::string("--input: expected CxHxW, channels x height x width in "
+                                        "positive whole numbers (e.g. 3x32x32 or 1x28x28), got '") +
+                            shape + "'"),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.stdout_text, "") << shape;
+  }
+  const auto r = run_command(cli("models --classes 0"), dir);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--classes"), std::string::npos) << r.output;
+}
+
 }  // namespace

@@ -116,7 +116,7 @@ int evaluate(const std::string& model_path, const EvaluateOptions& o) {
                                                         /*labels_optional=*/false, o.limit);
   check_fits(saved, model_path, test, o.data_dir);
   const auto result = distillery::evaluate(
-      [&](const torch::Tensor& x) { return saved.model->forward(x); }, test);
+      [&](const torch::Tensor& x) { return saved.model(x); }, test);
   const auto& split = o.split;
   const nlohmann::json out = {
       {"model", model_path},
@@ -127,7 +127,7 @@ int evaluate(const std::string& model_path, const EvaluateOptions& o) {
       {split + "_examples", result.examples},
       {split + "_accuracy", result.accuracy},
       {split + "_nll", result.nll},
-      {"parameters", distillery::count_parameters(*saved.model)},
+      {"parameters", distillery::count_parameters(saved.model.module())},
       {"multiply_adds", distillery::count_multiply_adds(saved.model, saved.input)}};
   if (o.as_json) {
     std::cout << out.dump(2) << std::endl;

@@ -30,6 +30,7 @@
 #include "distillery/app/specialists/pipeline.h"
 #include "distillery/version.h"
 #include "evaluate.h"
+#include "models.h"
 
 namespace {
 
@@ -157,8 +158,9 @@ struct CommandLine {
   Overrides overrides;
   std::string config_path, which = "teacher", output, model_path;
   distillery::tool::EvaluateOptions eval;
+  distillery::tool::ModelsOptions models;
   CLI::App *run = nullptr, *train = nullptr, *soft = nullptr, *specialists = nullptr,
-           *evaluate = nullptr;
+           *evaluate = nullptr, *list_models = nullptr;
   CLI::Option* eval_data = nullptr;
 };
 
@@ -218,6 +220,19 @@ void add_evaluate_command(CommandLine& c) {
   cmd->add_flag("--json", c.eval.as_json, "Print the result as JSON");
 }
 
+void add_models_command(CommandLine& c) {
+  auto* cmd = c.app.add_subcommand(
+      "models", "List the architectures a config's \"model\" can name, with parameters and "
+                "multiply-adds per image for an input shape and class count");
+  c.list_models = cmd;
+  cmd->add_option("--classes", c.models.classes, "Number of output classes")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
+  cmd->add_option("--input", c.models.input,
+                  "Image shape CxHxW (channels x height x width), e.g. 3x32x32 for CIFAR")
+      ->capture_default_str();
+}
+
 // Runs the chosen subcommand; exceptions become exit codes here and only here.
 int dispatch(CommandLine& c) {
   try {
@@ -225,6 +240,7 @@ int dispatch(CommandLine& c) {
     if (*c.train) return train(c.config_path, c.which, c.overrides);
     if (*c.soft) return soft_targets(c.config_path, c.output, c.overrides);
     if (*c.specialists) return specialists(c.config_path, c.overrides);
+    if (*c.list_models) return distillery::tool::print_models(c.models);
     if (*c.evaluate) {
       c.eval.data_given = c.eval_data->count() > 0;
       return distillery::tool::evaluate(c.model_path, c.eval);
@@ -256,6 +272,7 @@ int main(int argc, char** argv) {
   c.app.add_flag("-q,--quiet", c.quiet, "Log warnings and errors only");
   add_experiment_commands(c);
   add_evaluate_command(c);
+  add_models_command(c);
   // The top level takes flags only, so its first word is the command: name a mistyped one
   // (CLI11 would only say that a subcommand is required).
   for (int i = 1; i < argc; ++i) {
@@ -266,7 +283,7 @@ int main(int argc, char** argv) {
     if (std::none_of(commands.begin(), commands.end(),
                      [&](const CLI::App* cmd) { return cmd->get_name() == word; })) {
       std::fprintf(stderr, "distillery: unknown command '%s'; the commands are run, train, "
-                           "soft-targets, specialists and evaluate (see --help)\n", word.c_str());
+                           "soft-targets, specialists, evaluate and models (see --help)\n", word.c_str());
       return kExitUsage;
     }
     break;

@@ -93,7 +93,7 @@ int main(int argc, char** argv) try {
   torch::manual_seed(seed);
   auto student = distillery::build_model(spec, input, 10);
   student->to(dtype);
-  save_state(*student, out + "/init.pt");
+  save_state(student.module(), out + "/init.pt");
   distillery::data::BatchSampler sampler(train.size(), batch, /*shuffle=*/true, seed);
   sampler.reset(0);  // the order the trainer's first epoch uses
   std::vector<torch::Tensor> order;
@@ -109,7 +109,7 @@ int main(int argc, char** argv) try {
   distillery::distill(student, targets, train,
                       distillery::DistillOptions().trainer(options).loss(loss).phase("parity")
                           .callbacks({recorder}).evaluate_on("test", test));
-  save_state(*student, out + "/final.pt");
+  save_state(student.module(), out + "/final.pt");
   const nlohmann::json record = {{"losses", recorder->losses}, {"steps", steps},
                                  {"batch_size", batch},        {"learning_rate", 1e-3},
                                  {"temperature", 2.0},         {"alpha", 0.5},

@@ -141,7 +141,7 @@ bool teacher_needs_training(const TeacherConfig& t) {
   return !t.model.is_null() && t.weights.empty();
 }
 
-torch::nn::Sequential fresh_student(const ExperimentConfig& c, InputShape input, int64_t classes) {
+Model fresh_student(const ExperimentConfig& c, InputShape input, int64_t classes) {
   torch::manual_seed(c.seed);
   return build_model(c.student.model, input, classes, "student.model");
 }
@@ -168,7 +168,7 @@ ModelReport train_scratch_student(const ExperimentConfig& c, const ExperimentDat
                                   const Callbacks& callbacks, const OutputDirectory& out) {
   const auto input = shape_of(d.train);
   auto scratch = fresh_student(c, input, d.train.num_classes);
-  spdlog::info("student: {} ({} parameters)", c.student.model.dump(), count_parameters(*scratch));
+  spdlog::info("student: {} ({} parameters)", c.student.model.dump(), count_parameters(scratch.module()));
   const auto run = train_supervised(scratch, d.transfer,
                                     TrainOptions().trainer(c.student.training)
                                         .phase("student_scratch").callbacks(callbacks)
@@ -180,10 +180,10 @@ ModelReport train_scratch_student(const ExperimentConfig& c, const ExperimentDat
 
 // §3: each omitted class's bias raised by the shift that makes the fewest held-out errors.
 void correct_omitted_classes(const ExperimentConfig& c, const ExperimentData& d,
-                             torch::nn::Sequential& distilled, ExperimentResult& result) {
+                             const Model& distilled, ExperimentResult& result) {
   for (const auto k : c.data.omit_classes) {
     const auto logits =
-        compute_logits([&](const torch::Tensor& x) { return distilled->forward(x); },
+        compute_logits([&](const torch::Tensor& x) { return distilled(x); },
                        d.heldout, c.student.training.eval_batch_size(),
                        torch::Device(c.device));
     const auto shift = choose_bias_shift(logits, d.heldout.labels, k, default_bias_candidates());

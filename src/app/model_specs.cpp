@@ -7,12 +7,14 @@
 #include <stdexcept>
 
 #include "distillery/app/json_fields.h"
+#include "distillery/zoo/mobilenet_v2.h"
+#include "distillery/zoo/zoo.h"
 
 namespace distillery {
 namespace {
 
-torch::nn::Sequential mlp_from_json(const nlohmann::json& json, const std::string& path,
-                                    InputShape input, int64_t classes) {
+Model mlp_from_json(const nlohmann::json& json, const std::string& path,
+                    InputShape input, int64_t classes) {
   ObjectReader r(json, path);
   MLPOptions options;
   options.hidden(r.get("hidden", options.hidden()));
@@ -21,8 +23,8 @@ torch::nn::Sequential mlp_from_json(const nlohmann::json& json, const std::strin
   return make_mlp(options, input, classes);
 }
 
-torch::nn::Sequential convnet_from_json(const nlohmann::json& json, const std::string& path,
-                                        InputShape input, int64_t classes) {
+Model convnet_from_json(const nlohmann::json& json, const std::string& path,
+                        InputShape input, int64_t classes) {
   ObjectReader r(json, path);
   ConvNetOptions options;
   options.channels(r.get("channels", options.channels()));
@@ -34,9 +36,40 @@ torch::nn::Sequential convnet_from_json(const nlohmann::json& json, const std::s
   return make_convnet(options, input, classes);
 }
 
+// A zoo model that takes no options (zoo/zoo.h).
+ModelFactory zoo_factory(const std::string& name) {
+  return [name](const nlohmann::json& json, const std::string& path, InputShape input,
+                int64_t classes) -> Model {
+    const ObjectReader r(json, path);
+    if (!json.empty()) {
+      throw ConfigError(r.where(json.begin().key()) + ": unknown key (" + name +
+                        " takes no options besides \"architecture\")");
+    }
+    return zoo::build_zoo_model(name, input, classes);
+  };
+}
+
+// MobileNetV2 with its width multiplier (zoo/mobilenet_v2.h).
+Model mobilenet_v2_from_json(const nlohmann::json& json, const std::string& path,
+                             InputShape input, int64_t classes) {
+  ObjectReader r(json, path);
+  zoo::MobileNetV2Options options;
+  options.width(r.get("width", options.width()));
+  r.finish();
+  TORCH_CHECK(classes > 0, "mobilenetv2: num_classes must be positive, got ", classes);
+  return zoo::MobileNetV2(options.input_channels(input.channels).num_classes(classes));
+}
+
+std::map<std::string, ModelFactory> builtin_models() {
+  std::map<std::string, ModelFactory> models{{"mlp", mlp_from_json},
+                                             {"convnet", convnet_from_json}};
+  for (const auto& name : zoo::zoo_model_names()) models.emplace(name, zoo_factory(name));
+  models["mobilenetv2"] = mobilenet_v2_from_json;
+  return models;
+}
+
 std::map<std::string, ModelFactory>& registry() {
-  static std::map<std::string, ModelFactory> models{{"mlp", mlp_from_json},
-                                                   {"convnet", convnet_from_json}};
+  static std::map<std::string, ModelFactory> models = builtin_models();
   return models;
 }
 
@@ -75,7 +108,7 @@ ModelRecord read_record(const std::string& path) {
 }
 
 // The zoo model a record's spec describes, on the CPU with fresh weights.
-torch::nn::Sequential build_from_record(const ModelRecord& record, const std::string& path,
+Model build_from_record(const ModelRecord& record, const std::string& path,
                                         nlohmann::json& spec) {
   try {
     spec = nlohmann::json::parse(record.spec);
@@ -103,8 +136,8 @@ std::vector<std::string> list_models() {
   return names;
 }
 
-torch::nn::Sequential build_model(const nlohmann::json& spec, InputShape input,
-                                  int64_t num_classes, const std::string& path) {
+Model build_model(const nlohmann::json& spec, InputShape input, int64_t num_classes,
+                  const std::string& path) {
   if (!spec.is_object()) {
     throw ConfigError(path + ": expected a JSON object, got " + std::string(spec.type_name()));
   }

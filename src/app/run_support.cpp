@@ -129,12 +129,12 @@ ModelReport report_for(const EvalResult& test, int64_t parameters, int64_t multi
   return r;
 }
 
-ModelReport report_for(torch::nn::Sequential& model, const data::Dataset& test,
+ModelReport report_for(const Model& model, const data::Dataset& test,
                        const TrainerOptions& o, double train_seconds) {
   model->eval();
-  const auto result = evaluate([&](const torch::Tensor& x) { return model->forward(x); }, test,
+  const auto result = evaluate([&](const torch::Tensor& x) { return model(x); }, test,
                                o.eval_batch_size(), torch::Device(o.device()));
-  return report_for(result, count_parameters(*model), count_multiply_adds(model, shape_of(test)),
+  return report_for(result, count_parameters(model.module()), count_multiply_adds(model, shape_of(test)),
                     train_seconds);
 }
 

@@ -58,7 +58,7 @@ std::string shape_text(InputShape s);
 // A teacher with what is needed to report on it and save it.
 struct BuiltTeacher {
   Teacher teacher{nullptr};
-  std::vector<torch::nn::Sequential> nets;  // the C++ members (for counting and saving)
+  std::vector<Model> nets;  // the C++ members (for counting and saving)
   // Parallel to `nets`: the architecture spec; the file it is saved as in out_dir (the phase
   // and ".pt": "teacher.pt", "teacher_member_1.pt", "generalist.pt"); the recipe a teacher
   // trained here was trained from (teacher_recipe; null when it was loaded from a file); and
@@ -97,7 +97,7 @@ void save_teacher(const BuiltTeacher& built, const OutputDirectory& out,
 
 ModelReport report_for(const EvalResult& test, int64_t parameters, int64_t multiply_adds,
                        double train_seconds);
-ModelReport report_for(torch::nn::Sequential& model, const data::Dataset& test,
+ModelReport report_for(const Model& model, const data::Dataset& test,
                        const TrainerOptions& o, double train_seconds);
 ModelReport report_for(BuiltTeacher& built, const data::Dataset& test, const TrainerOptions& o);
 

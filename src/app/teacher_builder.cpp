@@ -61,7 +61,7 @@ std::string source_of(const TeacherConfig& t) {
   return t.weights;
 }
 
-BuiltTeacher from_net(torch::nn::Sequential net, const nlohmann::json& spec, const TeacherConfig& t,
+BuiltTeacher from_net(const Model& net, const nlohmann::json& spec, const TeacherConfig& t,
                       const std::string& phase, nlohmann::json recipe = nullptr,
                       bool reused = false) {
   net->to(torch::Device(t.training.device()));
@@ -98,8 +98,8 @@ std::optional<BuiltTeacher> reusable_teacher(const TeacherConfig& t, const std::
   }
 }
 
-torch::nn::Sequential load_checkpoint(const TeacherConfig& t, const ExperimentData& d,
-                                      const std::string& phase, nlohmann::json& spec) {
+Model load_checkpoint(const TeacherConfig& t, const ExperimentData& d, const std::string& phase,
+                      nlohmann::json& spec) {
   const auto input = shape_of(d.train);
   const int64_t classes = d.train.num_classes;
   auto saved = load_model(t.checkpoint);
@@ -141,7 +141,7 @@ BuiltTeacher load_teacher_file(const TeacherConfig& t, const ExperimentData& d,
   } else {
     torch::manual_seed(t.seed);
     auto net = build_model(t.model, shape_of(d.train), d.train.num_classes, "teacher.model");
-    load_state_dict(*net, t.weights, t.weights_key);
+    load_state_dict(net.module(), t.weights, t.weights_key);
     out = from_net(net, t.model, t, phase);
     spdlog::info("{}: loaded weights {}", phase, t.weights);
   }
@@ -180,7 +180,7 @@ BuiltTeacher train_teacher(const TeacherConfig& t, const ExperimentData& d,
   }
   torch::manual_seed(t.seed);
   auto net = build_model(t.model, shape_of(d.train), d.train.num_classes, "teacher.model");
-  spdlog::info("{}: training {} ({} parameters)", phase, t.model.dump(), count_parameters(*net));
+  spdlog::info("{}: training {} ({} parameters)", phase, t.model.dump(), count_parameters(net.module()));
   const auto seconds = train_supervised(net, d.train,
                                         TrainOptions().trainer(t.training).phase(phase)
                                             .callbacks(callbacks).evaluate_on("test", d.test))

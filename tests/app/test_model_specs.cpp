@@ -10,10 +10,12 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "distillery/app/json_fields.h"
 #include "distillery/app/model_specs.h"
+#include "distillery/zoo/zoo.h"
 #include "model_files.h"
 #include "test_util.h"
 
@@ -42,9 +44,9 @@ TEST(ModelSpecs, EveryRegisteredArchitectureMapsImagesToLogits) {
     torch::manual_seed(0);
     auto model = distillery::build_model(spec_for(name), InputShape{1, 28, 28}, 7);
     model->eval();
-    const auto out = model->forward(torch::randn({3, 1, 28, 28}));
+    const auto out = model(torch::randn({3, 1, 28, 28}));
     EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 7})) << name;
-    EXPECT_GT(distillery::count_parameters(*model), 0) << name;
+    EXPECT_GT(distillery::count_parameters(model.module()), 0) << name;
     EXPECT_GT(distillery::count_multiply_adds(model, InputShape{1, 28, 28}), 0) << name;
   }
 }
@@ -56,10 +58,10 @@ TEST(ModelSpecs, EveryRegisteredArchitectureRoundTripsThroughItsFile) {
     const InputShape input{1, 12, 12};
     auto model = distillery::build_model(spec_for(name), input, 4);
     model->train();
-    model->forward(torch::randn({6, 1, 12, 12}));  // moves any running statistics
+    model(torch::randn({6, 1, 12, 12}));  // moves any running statistics
     model->eval();
     const auto x = torch::randn({5, 1, 12, 12});
-    const auto expected = model->forward(x);
+    const auto expected = model(x);
     distillery::save_model(dir.file("m.pt"), model,
                            distillery::model_record(spec_for(name), input, 4));
     torch::manual_seed(2);  // other initial weights: the file's must replace them all
@@ -68,7 +70,7 @@ TEST(ModelSpecs, EveryRegisteredArchitectureRoundTripsThroughItsFile) {
     EXPECT_EQ(loaded.num_classes, 4) << name;
     EXPECT_EQ(loaded.input.height, 12) << name;
     EXPECT_FALSE(loaded.model->is_training()) << name;
-    EXPECT_TRUE(torch::equal(loaded.model->forward(x), expected)) << name;
+    EXPECT_TRUE(torch::equal(loaded.model(x), expected)) << name;
   }
 }
 
@@ -88,7 +90,7 @@ TEST(ModelSpecs, ARegisteredArchitectureIsBuiltByNameAndListed) {
   const auto names = distillery::list_models();
   EXPECT_NE(std::find(names.begin(), names.end(), name), names.end());
   auto net = distillery::build_model({{"architecture", name}, {"bias", false}}, {1, 2, 2}, 3);
-  EXPECT_EQ(distillery::count_parameters(*net), 4 * 3);
+  EXPECT_EQ(distillery::count_parameters(net.module()), 4 * 3);
   EXPECT_EQ(distillery::test::error_of_type<std::invalid_argument>([&] {
               distillery::register_model(name, [](const nlohmann::json&, const std::string&,
                                                   InputShape, int64_t) {
@@ -192,7 +194,7 @@ TEST(ModelSpecs, FileWithoutTheDataRecordStillLoadsAsUnknown) {
   EXPECT_FALSE(loaded.info.has_normalization());
   EXPECT_TRUE(loaded.metadata.is_null());
   const auto x = torch::randn({2, 1, 28, 28});
-  EXPECT_TRUE(torch::equal(loaded.model->forward(x), model->forward(x)));
+  EXPECT_TRUE(torch::equal(loaded.model(x), model(x)));
 }
 
 TEST(ModelSpecs, ASpecialistIsRebuiltFromItsFile) {
@@ -219,6 +221,57 @@ TEST(ModelSpecs, ASpecialistIsRebuiltFromItsFile) {
   const auto plain = distillery::load_model(dir.file("s.pt"));
   EXPECT_EQ(plain.metadata.at("kind"), "specialist");
   EXPECT_EQ(plain.metadata.at("classes"), nlohmann::json({0, 2}));
+}
+
+TEST(ModelSpecs, ZooModelsAreBuiltByNameWithTheReferenceParameterCounts) {
+  const auto names = distillery::list_models();
+  for (const auto& name : distillery::zoo::zoo_model_names()) {
+    EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
+  }
+  const InputShape cifar{3, 32, 32};
+  const std::vector<std::pair<nlohmann::json, int64_t>> cases{
+      {{{"architecture", "resnet20"}}, 278324},
+      {{{"architecture", "wrn_40_2"}}, 2255156},
+      {{{"architecture", "mobilenetv2"}}, 812836},
+      {{{"architecture", "mobilenetv2"}, {"width", 0.5}}, 812836},
+      {{{"architecture", "mobilenetv2"}, {"width", 1.0}}, 2353060},  // RepDistiller's, width 1
+      {{{"architecture", "shufflev2"}}, 1355528}};
+  for (const auto& [spec, parameters] : cases) {
+    const auto model = distillery::build_model(spec, cifar, 100);
+    EXPECT_EQ(distillery::count_parameters(model.module()), parameters) << spec.dump();
+    EXPECT_EQ(model(torch::zeros({1, 3, 32, 32})).sizes(), (std::vector<int64_t>{1, 100}));
+  }
+  EXPECT_EQ(distillery::test::error_of_type<distillery::ConfigError>([&] {
+              distillery::build_model({{"architecture", "resnet20"}, {"depth", 32}}, cifar, 100,
+                                      "student.model");
+            }),
+            "student.model.depth: unknown key (resnet20 takes no options besides "
+            "\"architecture\")");
+  EXPECT_EQ(distillery::test::error_of_type<distillery::ConfigError>([&] {
+              distillery::build_model({{"architecture", "mobilenetv2"}, {"widht", 1}}, cifar, 100,
+                                      "m");
+            }),
+            "m.widht: unknown key (known keys here: width)");
+}
+
+TEST(ModelSpecs, AZooModelRoundTripsThroughItsFileWithItsOptions) {
+  distillery::test::TempDir dir;
+  torch::manual_seed(3);
+  const InputShape cifar{3, 32, 32};
+  const nlohmann::json spec = {{"architecture", "mobilenetv2"}, {"width", 0.25}};
+  auto model = distillery::build_model(spec, cifar, 100);
+  model->train();
+  model(torch::randn({4, 3, 32, 32}));  // moves the running statistics
+  model->eval();
+  const auto x = torch::randn({2, 3, 32, 32});
+  const auto expected = model(x);
+  distillery::save_model(dir.file("m.pt"), model, distillery::model_record(spec, cifar, 100));
+  torch::manual_seed(4);
+  const auto loaded = distillery::load_model(dir.file("m.pt"));
+  EXPECT_EQ(loaded.spec, spec);
+  EXPECT_EQ(distillery::count_parameters(loaded.model.module()),
+            distillery::count_parameters(model.module()));
+  EXPECT_TRUE(torch::equal(loaded.model(x), expected));
 }
 
 }  // namespace

@@ -3,12 +3,15 @@
 #error "an application-layer header (distillery::app): the core must not include it"
 #endif
 /// @file app/model_specs.h
-/// The model registry of the application layer: zoo models built by name from a JSON spec such
-/// as `{"architecture": "mlp", "hidden": [800, 800]}` (the spec maps onto the options structs of
-/// models.h), and model files rebuilt from the spec they store. The core's models.h builds
-/// models from options structs and reads model files into a model the caller built.
-
-#include <torch/nn/modules/container/sequential.h>
+/// The model registry of the application layer: models built by name from a JSON spec such
+/// as `{"architecture": "mlp", "hidden": [800, 800]}` or `{"architecture": "resnet20"}` (the
+/// spec maps onto the options structs of models.h and of the CIFAR zoo, zoo/zoo.h), and model
+/// files rebuilt from the spec they store. The core's models.h and zoo/ build models from
+/// options structs and read model files into a model the caller built.
+///
+/// Registered: "mlp" and "convnet" (models.h), and every name of `zoo::zoo_model_names()`
+/// ("resnet8" ... "vgg13"), which take no other keys except "mobilenetv2"'s "width" (its width
+/// multiplier, default 0.5).
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "distillery/model.h"
 #include "distillery/models.h"
 #include "distillery/specialists/specialist.h"
 
@@ -24,7 +28,7 @@ namespace distillery {
 
 /// Builds a model from the options object of one architecture (the spec without
 /// "architecture"); `path` is the object's dotted location, for messages (see ObjectReader).
-using ModelFactory = std::function<torch::nn::Sequential(
+using ModelFactory = std::function<Model(
     const nlohmann::json& options, const std::string& path, InputShape input, int64_t classes)>;
 
 /// Adds an architecture to the registry under `name` (adding a model is one header, one
@@ -32,15 +36,16 @@ using ModelFactory = std::function<torch::nn::Sequential(
 /// Throws std::invalid_argument if the name is taken.
 void register_model(const std::string& name, ModelFactory factory);
 
-/// Names of all registered architectures, sorted ("convnet", "mlp", ...).
+/// Names of all registered architectures, sorted ("convnet", "mlp", "mobilenetv2", "resnet110",
+/// ...).
 std::vector<std::string> list_models();
 
 /// Builds a model from a JSON spec such as `{"architecture": "mlp", "hidden": [800, 800]}`.
 /// @param path  the spec's dotted location in its config, used in error messages.
 /// Throws ConfigError naming the key when the architecture is unknown (listing the known
 /// ones), a key is unknown, or a value has the wrong type; c10::Error on invalid values.
-torch::nn::Sequential build_model(const nlohmann::json& spec, InputShape input,
-                                  int64_t num_classes, const std::string& path = "model");
+Model build_model(const nlohmann::json& spec, InputShape input, int64_t num_classes,
+                  const std::string& path = "model");
 
 /// The record `save_model` stores with a zoo model built from `spec` (its JSON as text).
 /// Example: `save_model(path, net, model_record(spec, input, 10, model_info_of(data.train)));`
@@ -50,7 +55,7 @@ ModelRecord model_record(const nlohmann::json& spec, InputShape input, int64_t n
 /// A model read back by `load_model`, with what is needed to rebuild it.
 struct SavedModel {
   /// The rebuilt model with the saved weights and buffers, in eval mode.
-  torch::nn::Sequential model;
+  Model model;
   /// The architecture spec it was built from.
   nlohmann::json spec;
   /// Image shape it expects.

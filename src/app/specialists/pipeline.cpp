@@ -49,7 +49,7 @@ void check_config(const ExperimentConfig& c) {
 }
 
 // Step 2: the subsets given, or K-means on the covariance of the generalist's predictions.
-void choose_subsets(const SpecialistsConfig& sc, torch::nn::Sequential& generalist,
+void choose_subsets(const SpecialistsConfig& sc, const Model& generalist,
                     const ExperimentData& d, const torch::Tensor& train_logits,
                     torch::Device device, SpecialistsResult& result) {
   result.subsets = sc.subsets;
@@ -57,7 +57,7 @@ void choose_subsets(const SpecialistsConfig& sc, torch::nn::Sequential& generali
   if (!result.subsets.empty()) return;
   const auto cluster_logits =
       sc.cluster_on == ClusterOn::kHeldout
-          ? compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); },
+          ? compute_logits([&](const torch::Tensor& x) { return generalist(x); },
                            d.heldout, sc.training.eval_batch_size(), device)
           : train_logits;
   const auto probabilities = torch::softmax(cluster_logits, 1);
@@ -81,7 +81,7 @@ void choose_subsets(const SpecialistsConfig& sc, torch::nn::Sequential& generali
 // Step 3: one specialist per subset, fine-tuned from the generalist, each saved and evaluated
 // on its own task (S + dustbin) beside the generalist on the same task.
 std::vector<Specialist> train_specialists(const SpecialistsConfig& sc,
-                                          torch::nn::Sequential& generalist,
+                                          const Model& generalist,
                                           const nlohmann::json& spec, const ExperimentData& d,
                                           const torch::Tensor& train_logits,
                                           const torch::Tensor& test_logits,
@@ -91,7 +91,7 @@ std::vector<Specialist> train_specialists(const SpecialistsConfig& sc,
   const auto input = detail::shape_of(d.train);
   const int64_t classes = d.train.num_classes;
   const auto make_network = [&] {
-    return Model(build_model(spec, input, classes, "generalist.model"));
+    return build_model(spec, input, classes, "generalist.model");
   };
   const SpecialistData data{d.train, train_logits, d.test};
   std::vector<Specialist> trained;
@@ -130,7 +130,7 @@ std::vector<Specialist> train_specialists(const SpecialistsConfig& sc,
 }
 
 // Step 4: generalist alone vs generalist + specialists on the test set, and what they cost.
-void compare_on_test(const SpecialistsConfig& sc, torch::nn::Sequential& generalist,
+void compare_on_test(const SpecialistsConfig& sc, const Model& generalist,
                      std::vector<Specialist>& trained, const ExperimentData& d,
                      const torch::Tensor& test_logits, SpecialistsResult& result) {
   const torch::Device device(sc.training.device());
@@ -242,7 +242,7 @@ SpecialistsResult run_specialists(const ExperimentConfig& c, const Callbacks& us
   result.generalist = detail::report_for(generalist, d.test, sc.training, built.train_seconds);
   detail::save_teacher(built, out, d.train);  // generalist.pt
   const auto logits_of = [&](const data::Dataset& set) {
-    return compute_logits([&](const torch::Tensor& x) { return generalist->forward(x); }, set,
+    return compute_logits([&](const torch::Tensor& x) { return generalist(x); }, set,
                           batch, device);
   };
   const auto train_logits = logits_of(d.train);
