@@ -75,7 +75,8 @@ double matmul_rate(int64_t n, int repeats) {
 int main(int argc, char** argv) try {
   if (argc < 4) {
     std::fprintf(stderr,
-                 "usage: bench_perf <teacher|hard|online|stored|matmul> <demo|tiny> "
+                 "usage: bench_perf <teacher|hard|online|stored|online-augmented|views-K|matmul> "
+                 "<demo|tiny> "
                  "<fashion-mnist dir> [repeats=3] [limit=0] [batch=128] [prefetch=0]\n");
     return 2;
   }
@@ -128,8 +129,20 @@ int main(int argc, char** argv) try {
     const auto hard = distillery::TrainOptions().trainer(options).phase(row);
     const auto soft = distillery::DistillOptions().trainer(options).phase(row)
                           .loss(distillery::KDLossOptions().temperature(2.0).alpha(0.5));
+    // The augmented rows (issue 15): crop with 2 pixels of padding and flips, the teacher online
+    // on every augmented batch, or stored for K views ("views-K") and replayed.
+    const auto augmentation = distillery::data::AugmentationOptions().crop_padding(2)
+                                  .horizontal_flip(true);
+    const auto augmented = distillery::DistillOptions(soft).trainer(
+        distillery::TrainerOptions(options).augmentation(augmentation));
+    const int64_t views = row.rfind("views-", 0) == 0 ? std::stoll(row.substr(6)) : 0;
     distillery::SoftTargets stored;
+    const auto soft_targets_start = Clock::now();
     if (row == "stored") stored = distillery::compute_soft_targets(teacher, train, batch);
+    if (views > 0) {
+      stored = distillery::compute_view_soft_targets(teacher, train, views, augmentation, 0, batch);
+    }
+    if (row == "stored" || views > 0) out["soft_targets_seconds"] = seconds_since(soft_targets_start);
     double data_seconds = 0;
     for (int r = 0; r <= repeats; ++r) {
       distillery::TrainResult result;
@@ -139,9 +152,13 @@ int main(int argc, char** argv) try {
         result = distillery::distill(student, teacher, train, soft);
       } else if (row == "stored") {
         result = distillery::distill(student, stored, train, soft);
+      } else if (row == "online-augmented") {
+        result = distillery::distill(student, teacher, train, augmented);
+      } else if (views > 0) {
+        result = distillery::distill(student, stored, train, augmented);
       } else {
-        throw std::invalid_argument("row must be teacher, hard, online, stored or matmul, got " +
-                                    row);
+        throw std::invalid_argument("row must be teacher, hard, online, stored, online-augmented, "
+                                    "views-K or matmul, got " + row);
       }
       if (r > 0) seconds.push_back(result.train_seconds);
       if (r > 0) data_seconds += result.data_seconds;

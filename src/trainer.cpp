@@ -119,7 +119,8 @@ const EnumNames<Optimizer>& optimizer_names() {
 const EnumNames<LrSchedule>& lr_schedule_names() {
   static const EnumNames<LrSchedule> names{{{LrSchedule::kConstant, "constant"},
                                             {LrSchedule::kCosine, "cosine"},
-                                            {LrSchedule::kStep, "step"}}};
+                                            {LrSchedule::kStep, "step"},
+                                            {LrSchedule::kMultiStep, "multistep"}}};
   return names;
 }
 
@@ -134,6 +135,12 @@ torch::Device parse_device(const std::string& text) {
 
 void validate(const TrainerOptions& o) {
   check_fields(o);
+  const auto& milestones = o.lr_milestones();
+  TORCH_CHECK(std::adjacent_find(milestones.begin(), milestones.end(),
+                                 std::greater_equal<int64_t>()) == milestones.end(),
+              "lr_milestones must be strictly increasing, got ", c10::ArrayRef<int64_t>(milestones));
+  TORCH_CHECK(o.lr_schedule() != LrSchedule::kMultiStep || !milestones.empty(),
+              "lr_schedule \"multistep\" needs lr_milestones (e.g. [150, 180, 210])");
   TORCH_CHECK(o.threads() >= 0 && o.threads() <= 512, "threads must be in [0, 512], got ",
               o.threads());
   const auto device = o.device();

@@ -40,7 +40,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& model
   return std::make_unique<torch::optim::SGD>(
       model.parameters(), torch::optim::SGDOptions(options.learning_rate())
                               .momentum(options.momentum())
-                              .nesterov(options.momentum() > 0)
+                              .nesterov(options.nesterov() && options.momentum() > 0)
                               .weight_decay(options.weight_decay()));
 }
 
@@ -53,6 +53,13 @@ double scheduled_rate(const TrainerOptions& options, int64_t step, int64_t total
   }
   if (options.lr_schedule() == LrSchedule::kStep) {
     const int64_t decays = step / steps_per_epoch / options.lr_step_epochs();
+    return base * std::pow(options.lr_gamma(), static_cast<double>(decays));
+  }
+  if (options.lr_schedule() == LrSchedule::kMultiStep) {
+    const int64_t epochs_done = step / steps_per_epoch;  // epochs before this step's epoch
+    const auto& milestones = options.lr_milestones();
+    const auto decays = std::upper_bound(milestones.begin(), milestones.end(), epochs_done) -
+                        milestones.begin();
     return base * std::pow(options.lr_gamma(), static_cast<double>(decays));
   }
   return base;

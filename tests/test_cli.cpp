@@ -240,6 +240,13 @@ TEST_F(CliTest, OmittedClassIsCorrectedByABiasShiftChosenOnHeldOutData) {
   EXPECT_LE(corrected.at("errors_per_class")[3].get<int64_t>(),
             results.at("student_distilled").at("errors_per_class")[3].get<int64_t>());
   EXPECT_TRUE(fs::exists(out_dir + "/student_distilled_corrected.pt"));
+  // With held-out images every model is also scored on them: the validation split.
+  for (const char* name : {"teacher", "student_scratch", "student_distilled"}) {
+    const auto& report = results.at(name);
+    EXPECT_EQ(report.at("validation_examples"), 60) << name;
+    const auto errors = report.at("validation_errors").get<int64_t>();
+    EXPECT_EQ(report.at("validation_accuracy"), (60.0 - errors) / 60.0) << name;
+  }
 }
 
 TEST_F(CliTest, EnsembleOfTorchScriptAndTrainedTeachers) {

@@ -24,7 +24,8 @@ using distillery::test::TrainerTest;
 TEST(TrainerOptionsNames, EachEnumHasOneNameTableUsedBothWays) {
   EXPECT_EQ(distillery::optimizer_names().name(distillery::Optimizer::kSgd), "sgd");
   EXPECT_EQ(distillery::optimizer_names().parse("adam", "optimizer"), distillery::Optimizer::kAdam);
-  EXPECT_EQ(distillery::lr_schedule_names().choices(), "\"constant\", \"cosine\" or \"step\"");
+  EXPECT_EQ(distillery::lr_schedule_names().choices(),
+            "\"constant\", \"cosine\", \"step\" or \"multistep\"");
   try {
     distillery::optimizer_names().parse("adagrad", "optimizer");
     FAIL();

@@ -11,6 +11,7 @@
 
 #include "distillery/bias_correction.h"
 #include "distillery/callbacks.h"
+#include "distillery/data/augmentation.h"
 #include "distillery/data/dataset.h"
 #include "distillery/data/idx.h"
 #include "distillery/data/prefetcher.h"
@@ -34,3 +35,4 @@
 #include "distillery/teacher.h"
 #include "distillery/trainer.h"
 #include "distillery/version.h"
+#include "distillery/zoo/zoo.h"

@@ -11,6 +11,8 @@
 ///     void number(const char* name, T& value, const Bounds& bounds, const char* description);
 ///     void flag(const char* name, bool& value, const char* description);
 ///     void choice(const char* name, E& value, const EnumNames<E>& names, const char* description);
+///     void numbers(const char* name, std::vector<int64_t>& values, const Bounds& bounds,
+///                  const char* description);  // a list; each entry inside the bounds
 /// where T is int64_t or double and E an enum.
 
 #include <c10/util/Exception.h>
@@ -148,6 +150,14 @@ class FieldChecker {
               const char* /*description*/) {
     TORCH_CHECK(names.has(value), name, " must be ", names.choices(), ", got the value ",
                 static_cast<int>(value));
+  }
+  /// Throws c10::Error "<name> entries must be <bounds>, got <value>".
+  void numbers(const char* name, const std::vector<int64_t>& values, const Bounds& bounds,
+               const char* /*description*/) {
+    for (const auto value : values) {
+      TORCH_CHECK(bounds.contains(static_cast<double>(value)), name, " entries must be ",
+                  bounds.describe(), ", got ", value);
+    }
   }
 };
 

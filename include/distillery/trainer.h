@@ -28,7 +28,7 @@ namespace distillery {
 /// The optimiser of a training phase.
 enum class Optimizer {
   kAdam,  ///< Adam (FusedAdam, optim.h), "adam"
-  kSgd,   ///< SGD, with Nesterov momentum when momentum > 0, "sgd"
+  kSgd,   ///< SGD with momentum (Nesterov's unless `nesterov` is false), "sgd"
 };
 /// The name table of Optimizer: "adam", "sgd".
 const EnumNames<Optimizer>& optimizer_names();
@@ -38,8 +38,9 @@ enum class LrSchedule {
   kConstant,  ///< "constant"
   kCosine,    ///< "cosine": per step, from the initial rate to 0 at the end
   kStep,      ///< "step": times `lr_gamma` every `lr_step_epochs` epochs
+  kMultiStep,  ///< "multistep": times `lr_gamma` after each epoch count in `lr_milestones`
 };
-/// The name table of LrSchedule: "constant", "cosine", "step".
+/// The name table of LrSchedule: "constant", "cosine", "step", "multistep".
 const EnumNames<LrSchedule>& lr_schedule_names();
 
 /// Optimiser, schedule and loop settings shared by teacher training and distillation. The
@@ -56,14 +57,22 @@ struct TrainerOptions {
   TORCH_ARG(double, learning_rate) = 1e-3;
   /// SGD momentum in [0, 1); ignored by Adam.
   TORCH_ARG(double, momentum) = 0.9;
+  /// SGD with Nesterov's momentum (when momentum > 0); false: classical momentum, as
+  /// torch.optim.SGD's default and the CIFAR recipe of the distillation literature. Ignored by
+  /// Adam.
+  TORCH_ARG(bool, nesterov) = true;
   /// L2 weight decay (coupled, as in torch.optim), >= 0.
   TORCH_ARG(double, weight_decay) = 0.0;
   /// The learning-rate schedule.
   TORCH_ARG(LrSchedule, lr_schedule) = LrSchedule::kCosine;
   /// Epochs between decays of the "step" schedule, >= 1.
   TORCH_ARG(int64_t, lr_step_epochs) = 5;
-  /// Decay factor of the "step" schedule, in (0, 1].
+  /// Decay factor of the "step" and "multistep" schedules, in (0, 1].
   TORCH_ARG(double, lr_gamma) = 0.1;
+  /// Epoch counts after which the "multistep" schedule multiplies the rate by `lr_gamma`,
+  /// strictly increasing, each >= 1 (the CIFAR recipe of the distillation literature: 150, 180,
+  /// 210 of 240 epochs). The rate of epoch e (1-based) has decayed once per milestone < e.
+  TORCH_ARG(std::vector<int64_t>, lr_milestones) = {};
   /// Seed of the batch order and the jitter (and, with `reseed`, of dropout); the same seed
   /// gives the same run.
   TORCH_ARG(uint64_t, seed) = 0;
@@ -110,15 +119,18 @@ void visit_fields(Options& o, Visitor& v) {
   v.number("epochs", o.epochs(), Bounds::closed(1, 1000000), "passes over the training set");
   v.number("batch_size", o.batch_size(), Bounds::at_least(1), "examples per step");
   v.choice("optimizer", o.optimizer(), optimizer_names(),
-           "the optimiser (SGD with Nesterov momentum when momentum > 0)");
+           "the optimiser (SGD with momentum, Nesterov's unless nesterov is false)");
   v.number("learning_rate", o.learning_rate(), Bounds::above(0), "initial learning rate");
   v.number("momentum", o.momentum(), Bounds::closed_open(0, 1), "SGD momentum; Adam ignores it");
+  v.flag("nesterov", o.nesterov(), "SGD with Nesterov's momentum (false: classical momentum)");
   v.number("weight_decay", o.weight_decay(), Bounds::at_least(0), "L2, coupled as in torch.optim");
   v.choice("lr_schedule", o.lr_schedule(), lr_schedule_names(), "learning-rate schedule");
   v.number("lr_step_epochs", o.lr_step_epochs(), Bounds::at_least(1),
            "epochs between decays of the step schedule");
   v.number("lr_gamma", o.lr_gamma(), Bounds::open_closed(0, 1),
-           "decay factor of the step schedule");
+           "decay factor of the step and multistep schedules");
+  v.numbers("lr_milestones", o.lr_milestones(), Bounds::at_least(1),
+            "epochs after which the multistep schedule decays, increasing");
   v.number("eval_batch_size", o.eval_batch_size(), Bounds::at_least(1),
            "batch of evaluation and of teacher passes");
   v.number("jitter_pixels", o.jitter_pixels(), Bounds::closed_open(0, 8),
@@ -137,8 +149,9 @@ std::string describe_augmentation(const TrainerOptions& options);
 /// Throws c10::Error "device must be "cpu", "cuda" or "cuda:N", got "<text>"" otherwise.
 torch::Device parse_device(const std::string& text);
 
-/// Checks every field of `options`: the table above, `threads` in [0, 512], and `device` the
-/// CPU or an existing CUDA device. Throws c10::Error naming the field and its value.
+/// Checks every field of `options`: the table above, `lr_milestones` strictly increasing (and
+/// not empty for "multistep"), `threads` in [0, 512], and `device` the CPU or an existing CUDA
+/// device. Throws c10::Error naming the field and its value.
 void validate(const TrainerOptions& options);
 
 /// Progress of one step, passed to `Callback::on_batch_end`.

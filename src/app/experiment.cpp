@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <stdexcept>
 
@@ -79,13 +80,15 @@ void check_views(const SoftTargets& stored, const ExperimentConfig& c, const std
 }
 
 // Resolves distillation.soft_targets into stored soft targets, or nullopt for online.
-// `mode_out` says what happened: "stored", "computed" or "online". `preloaded` is the file
+// `result.soft_targets` says what happened: "stored", "computed" or "online", and
+// `result.soft_targets_seconds` how long computing them took. `preloaded` is the file
 // given by path (see preload_soft_targets); in "auto" mode the file is read from out_dir, and
 // one computed here is staged with the outputs.
 std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teacher& teacher,
                                                const data::Dataset& transfer,
                                                std::optional<SoftTargets> preloaded,
-                                               OutputDirectory& out, std::string& mode_out) {
+                                               OutputDirectory& out, ExperimentResult& result) {
+  auto& mode_out = result.soft_targets;
   const auto& source = c.distillation.soft_targets;
   const bool automatic = source.mode == SoftTargetsMode::kAuto;
   if (source.mode == SoftTargetsMode::kOnline ||
@@ -123,8 +126,11 @@ std::optional<SoftTargets> obtain_soft_targets(const ExperimentConfig& c, Teache
   }
   spdlog::info("soft targets: running the teacher over {} transfer-set images", transfer.size());
   SoftTargets computed;
+  const auto start = std::chrono::steady_clock::now();
   try {
     computed = detail::compute_configured_soft_targets(c, teacher, transfer);
+    result.soft_targets_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string("teacher: ") + e.what());
   }
@@ -175,7 +181,7 @@ ModelReport train_scratch_student(const ExperimentConfig& c, const ExperimentDat
                                         .evaluate_on("test", d.test));
   save_model(out.path("student_scratch.pt"), scratch,
              model_record(c.student.model, input, d.train.num_classes, model_info_of(d.train)));
-  return report_for(scratch, d.test, c.student.training, run.train_seconds);
+  return report_for(scratch, d, c.student.training, run.train_seconds);
 }
 
 // §3: each omitted class's bias raised by the shift that makes the fewest held-out errors.
@@ -203,6 +209,8 @@ nlohmann::json results_json(const ExperimentConfig& c, const ExperimentResult& r
        {{"temperature", c.distillation.loss.temperature()},
         {"alpha", c.distillation.loss.alpha()},
         {"soft_targets", result.soft_targets},
+        {"soft_targets_seconds", result.soft_targets_seconds},
+        {"views", c.distillation.views},
         {"unlabeled", !labeled_transfer}}},
       {"teacher", to_json(result.teacher)},
       {"teacher_reused", result.teacher_reused},
@@ -226,7 +234,10 @@ nlohmann::json to_json(const ModelReport& r) {
           {"multiply_adds", r.multiply_adds < 0 ? nlohmann::json(nullptr)
                                                 : nlohmann::json(r.multiply_adds)},
           {"train_seconds", round_for_json(r.train_seconds)},
-          {"errors_per_class", r.errors_per_class}};
+          {"errors_per_class", r.errors_per_class},
+          {"validation_errors", r.validation ? nlohmann::json(r.validation->errors) : nullptr},
+          {"validation_examples", r.validation ? nlohmann::json(r.validation->examples) : nullptr},
+          {"validation_accuracy", r.validation ? nlohmann::json(r.validation->accuracy) : nullptr}};
 }
 
 ExperimentData load_experiment_data(const DataConfig& config) {
@@ -277,20 +288,6 @@ ExperimentData load_experiment_data(const DataConfig& config) {
   return d;
 }
 
-namespace detail {
-
-SoftTargets compute_configured_soft_targets(const ExperimentConfig& c, Teacher& teacher,
-                                            const data::Dataset& transfer) {
-  const auto batch = c.student.training.eval_batch_size();
-  const torch::Device device(c.device);
-  if (c.distillation.views == 0) return compute_soft_targets(teacher, transfer, batch, device);
-  spdlog::info("soft targets: {} augmented views of each image ({})", c.distillation.views,
-               describe_augmentation(c.student.training));
-  return compute_view_soft_targets(teacher, transfer, c.distillation.views,
-                                   c.student.training.augmentation(), c.seed, batch, device);
-}
-
-}  // namespace detail
 
 ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user_callbacks) {
   require_distillation(c);
@@ -308,13 +305,13 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
   // 1. The teacher, and its soft targets on the transfer set (before any student trains).
   auto built = build_teacher(c.teacher, d, "teacher", callbacks, &out);
   check_teacher_classes(built, d, torch::Device(c.device));
-  result.teacher = report_for(built, d.test, c.student.training);
+  result.teacher = report_for(built, d, c.student.training);
   for (std::size_t i = 0; i < built.files.size(); ++i) {
     if (built.reused[i]) result.teacher_reused.push_back(out.final_path(built.files[i]));
   }
   save_teacher(built, out, d.train);
   const auto soft_targets = obtain_soft_targets(c, built.teacher, transfer, std::move(preloaded),
-                                                out, result.soft_targets);
+                                                out, result);
 
   // 2. Student from scratch on the hard labels of the transfer set (when it has labels).
   if (d.transfer.labeled() && c.student.scratch) {
@@ -331,7 +328,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
   const auto distilled_run = soft_targets ? distill(distilled, *soft_targets, transfer, options)
                                           : distill(distilled, built.teacher, transfer, options);
   result.student_distilled =
-      report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
+      report_for(distilled, d, c.student.training, distilled_run.train_seconds);
   const auto student_record = model_record(c.student.model, shape_of(d.train),
                                            d.train.num_classes, model_info_of(d.train));
   save_model(out.path("student_distilled.pt"), distilled, student_record);
@@ -340,7 +337,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
   if (!c.data.omit_classes.empty()) {
     correct_omitted_classes(c, d, distilled, result);
     result.student_distilled_corrected =
-        report_for(distilled, d.test, c.student.training, distilled_run.train_seconds);
+        report_for(distilled, d, c.student.training, distilled_run.train_seconds);
     save_model(out.path("student_distilled_corrected.pt"), distilled, student_record);
   }
   write_file_atomic(out.path("results.json"),
@@ -382,7 +379,7 @@ ModelReport train_model(const ExperimentConfig& c, const std::string& which,
           .evaluate_on("test", d.test));
   save_model(out.path(which + ".pt"), net,
              model_record(spec, input, d.train.num_classes, model_info_of(d.train)));
-  auto report = report_for(net, d.test, training, run.train_seconds);
+  auto report = report_for(net, d, training, run.train_seconds);
   out.commit();
   return report;
 }

@@ -4,7 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "distillery/app/json_fields.h"
 #include "distillery/option_fields.h"
@@ -41,6 +43,10 @@ class JsonFieldReader {
   void choice(const char* name, E& value, const EnumNames<E>& names, const char* /*description*/) {
     value = read_choice(reader_, name, names, value);
   }
+  void numbers(const char* name, std::vector<int64_t>& values, const Bounds& /*bounds*/,
+               const char* /*description*/) {
+    values = reader_.get(name, values);
+  }
 
  private:
   ObjectReader& reader_;
@@ -62,6 +68,15 @@ class JsonBoundsChecker {
   template <typename E>
   void choice(const char* /*name*/, const E& /*value*/, const EnumNames<E>& /*names*/,
               const char* /*description*/) {}
+  void numbers(const char* name, const std::vector<int64_t>& values, const Bounds& bounds,
+               const char* /*description*/) {
+    for (const auto value : values) {
+      if (!bounds.contains(static_cast<double>(value))) {
+        throw ConfigError(reader_.where(name) + ": entries must be " + bounds.describe() +
+                          ", got " + nlohmann::json(value).dump());
+      }
+    }
+  }
 
  private:
   const ObjectReader& reader_;
@@ -91,6 +106,10 @@ class JsonFieldWriter {
   void choice(const char* name, const E& value, const EnumNames<E>& names, const char* /*d*/) {
     out_[name] = names.name(value);
   }
+  void numbers(const char* name, const std::vector<int64_t>& values, const Bounds& /*bounds*/,
+               const char* /*description*/) {
+    out_[name] = values;
+  }
 
  private:
   nlohmann::json& out_;
@@ -110,6 +129,10 @@ class SchemaWriter {
   void choice(const char* name, const E& value, const EnumNames<E>& names,
               const char* description) {
     add(name, description, "\"" + names.name(value) + "\"; " + names.choices());
+  }
+  void numbers(const char* name, const std::vector<int64_t>& values, const Bounds& bounds,
+               const char* description) {
+    add(name, description, nlohmann::json(values).dump() + "; each " + bounds.describe());
   }
   const std::string& text() const { return text_; }
 

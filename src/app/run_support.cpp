@@ -129,26 +129,33 @@ ModelReport report_for(const EvalResult& test, int64_t parameters, int64_t multi
   return r;
 }
 
-ModelReport report_for(const Model& model, const data::Dataset& test,
-                       const TrainerOptions& o, double train_seconds) {
+ModelReport report_for(const Model& model, const ExperimentData& d, const TrainerOptions& o,
+                       double train_seconds) {
   model->eval();
-  const auto result = evaluate([&](const torch::Tensor& x) { return model(x); }, test,
-                               o.eval_batch_size(), torch::Device(o.device()));
-  return report_for(result, count_parameters(model.module()), count_multiply_adds(model, shape_of(test)),
-                    train_seconds);
+  const LogitsFunction logits = [&](const torch::Tensor& x) { return model(x); };
+  const torch::Device device(o.device());
+  auto report = report_for(evaluate(logits, d.test, o.eval_batch_size(), device),
+                           count_parameters(model.module()),
+                           count_multiply_adds(model, shape_of(d.test)), train_seconds);
+  if (d.heldout.size() > 0) report.validation = evaluate(logits, d.heldout, o.eval_batch_size(), device);
+  return report;
 }
 
-ModelReport report_for(BuiltTeacher& built, const data::Dataset& test, const TrainerOptions& o) {
+ModelReport report_for(BuiltTeacher& built, const ExperimentData& d, const TrainerOptions& o) {
   // An ensemble predicts with its T = 1 distribution.
-  const auto result =
-      evaluate([&](const torch::Tensor& x) { return built.teacher->logits(x, 1.0); }, test,
-               o.eval_batch_size(), torch::Device(o.device()));
+  const LogitsFunction logits = [&](const torch::Tensor& x) { return built.teacher->logits(x, 1.0); };
+  const torch::Device device(o.device());
+  const auto& test = d.test;
+  const auto result = evaluate(logits, test, o.eval_batch_size(), device);
   // Every member's parameters, TorchScript ones included; the multiply-adds of a TorchScript
   // member cannot be counted from its layers, so the sum is unknown (-1, see ModelReport).
   int64_t multiply_adds = 0;
   for (auto& net : built.nets) multiply_adds += count_multiply_adds(net, shape_of(test));
   if (built.has_torchscript) multiply_adds = -1;
-  return report_for(result, built.teacher->parameter_count(), multiply_adds, built.train_seconds);
+  auto report = report_for(result, built.teacher->parameter_count(), multiply_adds,
+                           built.train_seconds);
+  if (d.heldout.size() > 0) report.validation = evaluate(logits, d.heldout, o.eval_batch_size(), device);
+  return report;
 }
 
 void check_teacher_classes(BuiltTeacher& built, const ExperimentData& d, torch::Device device) {

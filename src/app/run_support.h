@@ -95,11 +95,13 @@ BuiltTeacher build_teacher(const TeacherConfig& t, const ExperimentData& d,
 void save_teacher(const BuiltTeacher& built, const OutputDirectory& out,
                   const data::Dataset& train);
 
+// A model's report: its test evaluation, size and training time; with the model itself, also
+// its evaluation on the validation split (d.heldout) when there is one.
 ModelReport report_for(const EvalResult& test, int64_t parameters, int64_t multiply_adds,
                        double train_seconds);
-ModelReport report_for(const Model& model, const data::Dataset& test,
-                       const TrainerOptions& o, double train_seconds);
-ModelReport report_for(BuiltTeacher& built, const data::Dataset& test, const TrainerOptions& o);
+ModelReport report_for(const Model& model, const ExperimentData& d, const TrainerOptions& o,
+                       double train_seconds);
+ModelReport report_for(BuiltTeacher& built, const ExperimentData& d, const TrainerOptions& o);
 
 // Throws ConfigError when the teacher's class count differs from the data's.
 void check_teacher_classes(BuiltTeacher& built, const ExperimentData& d, torch::Device device);

@@ -73,4 +73,19 @@ std::string write_soft_targets(const ExperimentConfig& c, const std::string& out
   return path;
 }
 
+namespace detail {
+
+SoftTargets compute_configured_soft_targets(const ExperimentConfig& c, Teacher& teacher,
+                                            const data::Dataset& transfer) {
+  const auto batch = c.student.training.eval_batch_size();
+  const torch::Device device(c.device);
+  if (c.distillation.views == 0) return compute_soft_targets(teacher, transfer, batch, device);
+  spdlog::info("soft targets: {} augmented views of each image ({})", c.distillation.views,
+               describe_augmentation(c.student.training));
+  return compute_view_soft_targets(teacher, transfer, c.distillation.views,
+                                   c.student.training.augmentation(), c.seed, batch, device);
+}
+
+}  // namespace detail
+
 }  // namespace distillery

@@ -18,6 +18,9 @@ struct Names {
   template <typename T, typename... Rest>
   void number(const char* name, const T&, const Rest&...) { names.insert(name); }
   void flag(const char* name, const bool&, const char*) { names.insert(name); }
+  void numbers(const char* name, const std::vector<int64_t>&, const distillery::Bounds&, const char*) {
+    names.insert(name);
+  }
   template <typename E, typename... Rest>
   void choice(const char* name, const E&, const Rest&...) { names.insert(name); }
 };
@@ -37,8 +40,9 @@ TEST(ConfigSchema, EveryFieldOfTheTableIsReadAndWrittenUnderItsName) {
   const auto c = distillery::parse_config(R"({
     "student": {"model": {"architecture": "mlp"},
                 "training": {"epochs": 3, "batch_size": 7, "optimizer": "sgd",
-                             "learning_rate": 0.5, "momentum": 0.25, "weight_decay": 0.125,
+                             "learning_rate": 0.5, "momentum": 0.25, "nesterov": false, "weight_decay": 0.125,
                              "lr_schedule": "step", "lr_step_epochs": 2, "lr_gamma": 0.5,
+                             "lr_milestones": [3, 7],
                              "eval_batch_size": 9, "jitter_pixels": 1, "crop_padding": 2,
                              "horizontal_flip": true, "erasing_size": 3,
                              "erasing_probability": 0.75, "prefetch": true}},
@@ -49,10 +53,12 @@ TEST(ConfigSchema, EveryFieldOfTheTableIsReadAndWrittenUnderItsName) {
   EXPECT_EQ(t.optimizer(), distillery::Optimizer::kSgd);
   EXPECT_DOUBLE_EQ(t.learning_rate(), 0.5);
   EXPECT_DOUBLE_EQ(t.momentum(), 0.25);
+  EXPECT_FALSE(t.nesterov());
   EXPECT_DOUBLE_EQ(t.weight_decay(), 0.125);
   EXPECT_EQ(t.lr_schedule(), distillery::LrSchedule::kStep);
   EXPECT_EQ(t.lr_step_epochs(), 2);
   EXPECT_DOUBLE_EQ(t.lr_gamma(), 0.5);
+  EXPECT_EQ(t.lr_milestones(), (std::vector<int64_t>{3, 7}));
   EXPECT_EQ(t.eval_batch_size(), 9);
   EXPECT_EQ(t.jitter_pixels(), 1);
   EXPECT_EQ(t.augmentation().crop_padding(), 2);
@@ -66,7 +72,7 @@ TEST(ConfigSchema, EveryFieldOfTheTableIsReadAndWrittenUnderItsName) {
   std::set<std::string> keys;
   for (const auto& item : written.items()) keys.insert(item.key());
   EXPECT_EQ(keys, table.names);
-  EXPECT_EQ(table.names.size(), 16u);
+  EXPECT_EQ(table.names.size(), 18u);
   EXPECT_EQ(written.at("optimizer"), "sgd");
   EXPECT_EQ(written.at("lr_schedule"), "step");
 }
@@ -79,7 +85,7 @@ TEST(ConfigSchema, ANameOutsideAnEnumsTableIsRefusedWithTheChoices) {
     FAIL();
   } catch (const distillery::ConfigError& e) {
     EXPECT_STREQ(e.what(), "exp.json: student.training.lr_schedule: must be \"constant\", "
-                           "\"cosine\" or \"step\", got \"linear\"");
+                           "\"cosine\", \"step\" or \"multistep\", got \"linear\"");
   }
 }
 
@@ -87,8 +93,9 @@ TEST(ConfigSchema, TheDocumentedTrainingSectionIsTheTable) {
   const auto schema = distillery::training_schema();
   EXPECT_EQ(schema.rfind("- `epochs`: passes over the training set (default 10; in [1, 1000000])\n",
                          0), 0u) << schema;
-  EXPECT_NE(schema.find("- `optimizer`: the optimiser (SGD with Nesterov momentum when momentum > "
-                        "0) (default \"adam\"; \"adam\" or \"sgd\")\n"), std::string::npos)
+  EXPECT_NE(schema.find("- `optimizer`: the optimiser (SGD with momentum, Nesterov's unless "
+                        "nesterov is false) (default \"adam\"; \"adam\" or \"sgd\")\n"),
+            std::string::npos)
       << schema;
   EXPECT_EQ(section_of_docs("training"), schema)
       << "docs/config.md is out of date: its training section must read\n" << schema;

@@ -39,6 +39,10 @@ struct ModelReport {
   double train_seconds = 0.0;
   /// Test errors per class, `[C]`.
   std::vector<int64_t> errors_per_class;
+  /// The same model on the validation split (the held-out training images, data.heldout),
+  /// after the last epoch: the figure to choose settings by, as the test set is reported once.
+  /// Absent (null in JSON) when data.heldout is 0.
+  std::optional<EvalResult> validation;
 };
 
 /// The data of one experiment, split as the config says.
@@ -64,6 +68,10 @@ struct ExperimentResult {
   /// How the soft targets were obtained: "stored" (read from a file), "computed" (computed
   /// and stored), or "online" (teacher run every step).
   std::string soft_targets;
+  /// Wall time of computing the soft targets in this run, in seconds ("computed": the
+  /// teacher's passes over the transfer set, or over its augmented views); 0 otherwise (the
+  /// teacher's online passes are part of the distilled student's train_seconds).
+  double soft_targets_seconds = 0.0;
   /// With omitted classes: the distilled student after the §3 bias correction.
   std::optional<ModelReport> student_distilled_corrected;
   /// The bias shift chosen for each omitted class, in the order of `data.omit_classes`.

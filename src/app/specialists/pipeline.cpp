@@ -239,7 +239,7 @@ SpecialistsResult run_specialists(const ExperimentConfig& c, const Callbacks& us
   auto built = detail::build_teacher(sc.generalist, d, "generalist", callbacks, &out);
   detail::check_teacher_classes(built, d, device);
   auto generalist = built.nets.at(0);
-  result.generalist = detail::report_for(generalist, d.test, sc.training, built.train_seconds);
+  result.generalist = detail::report_for(generalist, d, sc.training, built.train_seconds);
   detail::save_teacher(built, out, d.train);  // generalist.pt
   const auto logits_of = [&](const data::Dataset& set) {
     return compute_logits([&](const torch::Tensor& x) { return generalist(x); }, set,
