@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake ninja-build python3-venv pkg-config gnuplot-nox
               libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev zlib1g-dev libopencv-core-dev
+              libopencv-imgcodecs-dev libopencv-imgproc-dev
               dataset-fashion-mnist)
 TORCH_VERSION=2.13.0
 
