@@ -22,13 +22,14 @@ TEST_F(TrainerTest, MultistepDecaysAfterEachMilestoneEpoch) {
           options.epochs(5).optimizer(distillery::Optimizer::kSgd).learning_rate(0.5)
               .lr_schedule(distillery::LrSchedule::kMultiStep).lr_milestones({1, 3})
               .lr_gamma(0.1)));
-  // Epoch 1 at 0.5; after 1 epoch 0.05 (epochs 2, 3); after 3 epochs 0.005 (epochs 4, 5).
+  // EpochMetrics::learning_rate is the rate at the end of the epoch, after its last step: 0.05
+  // once 1 epoch is done (epochs 2 and 3 train at it), 0.005 once 3 are done (epochs 4 and 5).
   std::vector<double> rates;
   for (const auto& epoch : result.history) rates.push_back(epoch.learning_rate);
   ASSERT_EQ(rates.size(), 5u);
-  EXPECT_DOUBLE_EQ(rates[0], 0.5);
+  EXPECT_DOUBLE_EQ(rates[0], 0.5 * 0.1);
   EXPECT_DOUBLE_EQ(rates[1], 0.5 * 0.1);
-  EXPECT_DOUBLE_EQ(rates[2], 0.5 * 0.1);
+  EXPECT_DOUBLE_EQ(rates[2], 0.5 * 0.1 * 0.1);
   EXPECT_DOUBLE_EQ(rates[3], 0.5 * 0.1 * 0.1);
   EXPECT_DOUBLE_EQ(rates[4], 0.5 * 0.1 * 0.1);
 }

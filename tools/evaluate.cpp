@@ -13,6 +13,7 @@
 #include <string>
 
 #include "distillery/app/config.h"
+#include "distillery/app/experiment.h"
 #include "distillery/app/model_specs.h"
 #include "distillery/data/dataset.h"
 #include "distillery/metrics.h"
@@ -111,9 +112,9 @@ int evaluate(const std::string& model_path, const EvaluateOptions& o) {
   const auto [dataset, norm] = evaluation_data(saved, model_path, o);
   const auto which = o.split == "train" ? distillery::data::Split::kTrain
                                         : distillery::data::Split::kTest;
-  // Only the first `limit` images are read.
-  const auto test = distillery::data::load_mnist_format(o.data_dir, which, norm,
-                                                        /*labels_optional=*/false, o.limit);
+  // Only the first `limit` images are read, normalised as the model was trained.
+  auto test = distillery::load_dataset_split(dataset, o.data_dir, which, o.limit);
+  test.normalization = norm;
   check_fits(saved, model_path, test, o.data_dir);
   const auto result = distillery::evaluate(
       [&](const torch::Tensor& x) { return saved.model(x); }, test);

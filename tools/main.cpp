@@ -203,7 +203,7 @@ void add_evaluate_command(CommandLine& c) {
   auto* cmd = c.app.add_subcommand("evaluate", "Count test (or training) errors of a saved model");
   c.evaluate = cmd;
   cmd->add_option("model", c.model_path, "Model file written by distillery (.pt)")->required();
-  c.eval_data = cmd->add_option("--data", c.eval.data_dir, "Directory of the IDX files")
+  c.eval_data = cmd->add_option("--data", c.eval.data_dir, "Directory of the data set's files (IDX or CIFAR binary)")
                     ->capture_default_str()
                     ->check(kNonEmpty);
   cmd->add_option("--dataset", c.eval.dataset,

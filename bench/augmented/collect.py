@@ -19,6 +19,7 @@ def student(runs, name):
     r = load(os.path.join(runs, name, "results.json"))
     d = r["student_distilled"]
     return {"test_accuracy": d["test_accuracy"],
+            "validation_accuracy": d["validation_accuracy"],
             "seconds": d["train_seconds"] + r["distillation"]["soft_targets_seconds"],
             "train_seconds": d["train_seconds"],
             "soft_targets_seconds": r["distillation"]["soft_targets_seconds"]}
@@ -30,9 +31,13 @@ def main(runs, out):
         epochs = [json.loads(line) for line in f if line.strip()]
     results = {
         "teacher": {"architecture": "resnet20", "test_accuracy": teacher_run["test_accuracy"],
+                    "validation_accuracy": teacher_run["validation_accuracy"],
                     "parameters": teacher_run["parameters"],
                     "epochs": len(epochs),
                     "train_seconds": sum(e["seconds"] for e in epochs)},
+        "student": {"architecture": "resnet8",
+                    "parameters": load(os.path.join(runs, "online", "results.json"))
+                    ["student_distilled"]["parameters"], "epochs": 8},
         "online": student(runs, "online"),
         "stored_views": dict(student(runs, "stored_views"),
                              k=load(os.path.join(runs, "stored_views", "results.json"))

@@ -191,8 +191,11 @@ DataConfig read_data(ObjectReader& root) {
   ObjectReader d(root.object("data"), "data");
   DataConfig c;
   c.dataset = d.get("dataset", c.dataset);
-  if (c.dataset != "fashion-mnist" && c.dataset != "mnist") {
-    throw ConfigError("data.dataset: must be \"fashion-mnist\" or \"mnist\", got \"" +
+  int64_t classes = 0;
+  try {
+    classes = dataset_classes(c.dataset);
+  } catch (const std::invalid_argument&) {
+    throw ConfigError("data.dataset: must be one of " + std::string(kDatasetNames) + ", got \"" +
                       c.dataset + "\"");
   }
   c.dir = d.get("dir", c.dir);
@@ -208,8 +211,9 @@ DataConfig read_data(ObjectReader& root) {
   c.unlabeled = d.get("unlabeled", c.unlabeled);
   c.omit_classes = d.get("omit_classes", c.omit_classes);
   for (const auto k : c.omit_classes) {
-    if (k < 0 || k >= 10) {
-      throw ConfigError("data.omit_classes: class " + std::to_string(k) + " is outside [0, 10)");
+    if (k < 0 || k >= classes) {
+      throw ConfigError("data.omit_classes: class " + std::to_string(k) + " is outside [0, " +
+                        std::to_string(classes) + ")");
     }
   }
   if (!c.omit_classes.empty() && c.heldout == 0) {

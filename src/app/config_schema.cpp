@@ -1,6 +1,7 @@
 // The name tables of the config's enums, the soft-targets source, and the documented schema
 // generated from the options structs' field tables (docs/config.md).
 
+#include <stdexcept>
 #include <string>
 
 #include "distillery/app/config.h"
@@ -52,6 +53,14 @@ std::string specialists_schema() {
   visit_fields(clustering, writer);
   visit_fields(combination, writer);
   return writer.text();
+}
+
+int64_t dataset_classes(const std::string& dataset) {
+  if (dataset == "cifar100") return 100;
+  if (dataset == "cifar100-coarse") return 20;
+  if (dataset == "fashion-mnist" || dataset == "mnist" || dataset == "cifar10") return 10;
+  throw std::invalid_argument("unknown data set \"" + dataset + "\" (known: " + kDatasetNames +
+                              ")");
 }
 
 }  // namespace distillery

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "distillery/bias_correction.h"
+#include "distillery/data/cifar.h"
 #include "distillery/callbacks.h"
 #include "distillery/fingerprint.h"
 #include "distillery/io.h"
@@ -240,23 +241,33 @@ nlohmann::json to_json(const ModelReport& r) {
           {"validation_accuracy", r.validation ? nlohmann::json(r.validation->accuracy) : nullptr}};
 }
 
+data::Dataset load_dataset_split(const std::string& dataset, const std::string& dir,
+                                 data::Split split, int64_t limit) {
+  dataset_classes(dataset);  // a known name
+  if (dataset == "cifar10") {
+    return data::load_cifar10(dir, split, data::kCifar10Normalization, limit);
+  }
+  if (dataset == "cifar100" || dataset == "cifar100-coarse") {
+    const auto labels = dataset == "cifar100" ? data::CifarLabels::kFine : data::CifarLabels::kCoarse;
+    return data::load_cifar100(dir, split, labels, data::kCifar100Normalization, limit);
+  }
+  const auto norm = dataset == "mnist" ? data::kMnistNormalization
+                                       : data::kFashionMnistNormalization;
+  auto set = data::load_mnist_format(dir, split, norm,
+                                     /*labels_optional=*/split == data::Split::kTrain, limit);
+  set.name = dataset;  // what the models trained on it record (ModelInfo)
+  set.class_names = data::mnist_format_class_names(dataset);
+  return set;
+}
+
 ExperimentData load_experiment_data(const DataConfig& config) {
-  const auto norm = config.dataset == "mnist" ? data::kMnistNormalization
-                                              : data::kFashionMnistNormalization;
   // Only the first train_limit / test_limit images are read: memory follows the limits.
   data::Dataset train, test;
   try {
-    train = data::load_mnist_format(config.dir, data::Split::kTrain, norm,
-                                    /*labels_optional=*/true, config.train_limit);
-    test = data::load_mnist_format(config.dir, data::Split::kTest, norm,
-                                   /*labels_optional=*/false, config.test_limit);
+    train = load_dataset_split(config.dataset, config.dir, data::Split::kTrain, config.train_limit);
+    test = load_dataset_split(config.dataset, config.dir, data::Split::kTest, config.test_limit);
   } catch (const std::runtime_error& e) {
     throw std::runtime_error("data.dir: " + std::string(e.what()));
-  }
-  for (auto* set : {&train, &test}) {  // what the models trained on it record (ModelInfo)
-    set->name = config.dataset;
-    set->class_names = data::mnist_format_class_names(config.dataset);
-    set->normalization = norm;
   }
   if (train.images.sizes().slice(1) != test.images.sizes().slice(1)) {
     throw std::runtime_error(config.dir + ": training images are " +

@@ -20,7 +20,7 @@
 ///       "seed": 0,                           // seeds weights, batch order, dropout, jitter
 ///       "threads": 0,                        // intra-op CPU threads, 0 = LibTorch default
 ///       "device": "cpu",                     // "cpu", "cuda", "cuda:N"
-///       "data": {"dataset": "fashion-mnist" | "mnist",
+///       "data": {"dataset": "fashion-mnist",     // or mnist, cifar10, cifar100, cifar100-coarse
 ///                "dir": "/usr/share/datasets/fashion-mnist",
 ///                "train_limit": 0, "test_limit": 0,    // 0 = all examples
 ///                "heldout": 0,               // last N training images held out (not in the
@@ -93,12 +93,23 @@
 
 namespace distillery {
 
+/// The data set names a config's data.dataset takes, for messages.
+inline constexpr const char* kDatasetNames =
+    "fashion-mnist, mnist, cifar10, cifar100, cifar100-coarse";
+
+/// The number of classes of the data set named `dataset` (data.dataset): 10 for fashion-mnist,
+/// mnist and cifar10, 100 for cifar100, 20 for cifar100-coarse (CIFAR-100's superclasses).
+/// Throws std::invalid_argument naming the value and the known names otherwise.
+int64_t dataset_classes(const std::string& dataset);
+
 /// Where the images come from.
 struct DataConfig {
-  /// "fashion-mnist" or "mnist": both are read from IDX files; the name picks the
-  /// normalisation.
+  /// One of kDatasetNames: "fashion-mnist" and "mnist" are read from IDX files,
+  /// "cifar10", "cifar100" and "cifar100-coarse" from the CIFAR binary files
+  /// (`scripts/fetch_data.sh cifar10|cifar100`); the name picks the normalisation.
   std::string dataset = "fashion-mnist";
-  /// Directory holding the four IDX files (plain or .gz).
+  /// Directory holding the data set's files (the four IDX files, plain or .gz; or the CIFAR
+  /// binary files, directly or in the folder their archive unpacks to).
   std::string dir = "/usr/share/datasets/fashion-mnist";
   /// Use only the first N training examples; 0 = all. For quick trials and tests.
   int64_t train_limit = 0;

@@ -84,6 +84,15 @@ struct ExperimentResult {
 /// The JSON of a report: the fields above under their own names.
 nlohmann::json to_json(const ModelReport& report);
 
+/// One split of the data set named `dataset` from `dir`, its first `limit` examples (0 = all):
+/// IDX files for fashion-mnist and mnist (a missing training labels file gives an unlabeled
+/// set), the CIFAR binary files for cifar10, cifar100 (fine labels) and cifar100-coarse; uint8
+/// pixels with the set's name, class names and standard normalisation. Throws
+/// std::invalid_argument for an unknown name, std::runtime_error naming the file as the readers
+/// (data/idx.h, data/cifar.h).
+data::Dataset load_dataset_split(const std::string& dataset, const std::string& dir,
+                                 data::Split split, int64_t limit = 0);
+
 /// Loads and splits the data named by `config`. Throws std::runtime_error naming the file on
 /// missing or malformed data, when the train and test images differ in shape, or when the
 /// held-out part would leave no training images. Once the data is in memory it calls
