@@ -38,8 +38,9 @@ EvalResult evaluate_logits(const torch::Tensor& logits, const torch::Tensor& lab
 /// A function from a batch of inputs `[B, ...]` to logits `[B, C]`.
 using LogitsFunction = std::function<torch::Tensor(const torch::Tensor&)>;
 
-/// Computes `logits_fn` over `dataset` in batches of `batch_size` (on `device`) and
-/// compares with its labels. Runs under NoGradGuard; the caller sets eval mode.
+/// Computes `logits_fn` over `dataset` in batches of `batch_size` (on `device`), each batch's
+/// model inputs from `Dataset::inputs` (uint8 pixels normalised per batch, float images as
+/// they are), and compares with its labels. Runs under NoGradGuard; the caller sets eval mode.
 /// Throws c10::Error if the set is unlabeled or empty, or the logits are not `[B, C]` with C
 /// equal to `dataset.num_classes`.
 EvalResult evaluate(const LogitsFunction& logits_fn, const data::Dataset& dataset,
