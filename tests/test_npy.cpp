@@ -12,34 +12,16 @@ namespace dd = distillery::data;
 using distillery::test::TempDir;
 using distillery::test::write_bytes;
 
+using distillery::test::npy_bytes;
+
 namespace {
+
+std::string dict(const std::string& descr, const std::string& shape, const char* fortran = "False") {
+  return distillery::test::npy_dict(descr, shape, fortran);
+}
 
 std::string error_of(const std::function<void()>& f) {
   return distillery::test::runtime_error_of(f);
-}
-
-// A .npy file: magic, version, header length, `dict` padded to a multiple of 64, `data`.
-std::vector<uint8_t> npy_bytes(const std::string& dict, const std::vector<uint8_t>& data,
-                               int major = 1) {
-  const std::size_t prefix = major == 1 ? 10 : 12;
-  std::string header = dict;
-  while ((prefix + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::vector<uint8_t> bytes = {0x93, 'N', 'U', 'M', 'P', 'Y', static_cast<uint8_t>(major), 0};
-  const auto length = header.size();
-  bytes.push_back(length & 0xff);
-  bytes.push_back((length >> 8) & 0xff);
-  if (major != 1) {
-    bytes.push_back((length >> 16) & 0xff);
-    bytes.push_back((length >> 24) & 0xff);
-  }
-  bytes.insert(bytes.end(), header.begin(), header.end());
-  bytes.insert(bytes.end(), data.begin(), data.end());
-  return bytes;
-}
-
-std::string dict(const std::string& descr, const std::string& shape, const char* fortran = "False") {
-  return "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
 }
 
 template <typename T>

@@ -34,6 +34,26 @@ std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const std::vec
   return out;
 }
 
+std::vector<uint8_t> npy_bytes(const std::string& dict, const std::vector<uint8_t>& data,
+                               int major) {
+  const std::size_t prefix = major == 1 ? 10 : 12;
+  std::string header = dict;
+  while ((prefix + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::vector<uint8_t> bytes = {0x93, 'N', 'U', 'M', 'P', 'Y', static_cast<uint8_t>(major), 0};
+  const auto length = header.size();
+  for (std::size_t b = 0; b < (major == 1 ? 2u : 4u); ++b) {
+    bytes.push_back(static_cast<uint8_t>((length >> (8 * b)) & 0xff));
+  }
+  bytes.insert(bytes.end(), header.begin(), header.end());
+  bytes.insert(bytes.end(), data.begin(), data.end());
+  return bytes;
+}
+
+std::string npy_dict(const std::string& descr, const std::string& shape, const char* fortran) {
+  return "{'descr': '" + descr + "', 'fortran_order': " + fortran + ", 'shape': " + shape + ", }";
+}
+
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes, bool gzip) {
   if (gzip) {
     gzFile f = gzopen(path.c_str(), "wb");

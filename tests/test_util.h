@@ -29,6 +29,15 @@ class TempDir {
 /// Big-endian IDX bytes: magic 0x00 0x00 0x08 <rank>, the dimensions, then `data`.
 std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data);
 
+/// A .npy file (NumPy format `major`.0): magic, version, header length, `dict` padded with
+/// spaces and a newline to a multiple of 64 bytes, then `data`.
+std::vector<uint8_t> npy_bytes(const std::string& dict, const std::vector<uint8_t>& data,
+                               int major = 1);
+
+/// A .npy header dict: `{'descr': '<descr>', 'fortran_order': <fortran>, 'shape': <shape>, }`.
+std::string npy_dict(const std::string& descr, const std::string& shape,
+                     const char* fortran = "False");
+
 /// Writes bytes to a file, gzip-compressed when `gzip` is true.
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes, bool gzip = false);
 

@@ -113,7 +113,14 @@ int evaluate(const std::string& model_path, const EvaluateOptions& o) {
   const auto which = o.split == "train" ? distillery::data::Split::kTrain
                                         : distillery::data::Split::kTest;
   // Only the first `limit` images are read, normalised as the model was trained.
-  auto test = distillery::load_dataset_split(dataset, o.data_dir, which, o.limit);
+  distillery::DataConfig source;
+  source.dataset = dataset;
+  source.dir = o.data_dir;
+  if (dataset == "image-folder") {  // read at the model's size and channels
+    source.image_size = {saved.input.height, saved.input.width};
+    source.grayscale = saved.input.channels == 1;
+  }
+  auto test = distillery::load_dataset_split(source, which, o.limit, norm, saved.num_classes);
   test.normalization = norm;
   check_fits(saved, model_path, test, o.data_dir);
   const auto result = distillery::evaluate(

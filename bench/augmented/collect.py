@@ -1,9 +1,9 @@
-"""Collects the runs of bench/augmented/run.sh into bench/augmented/results.json.
+"""Collects the runs of one setup of bench/augmented/run.sh into <setup>/results.json.
 
-Usage: python3 bench/augmented/collect.py <runs/augmented> <results.json>
-Accuracies are fractions of the 10,000 test images; seconds are the student's training plus the
-teacher passes it needs (the stored soft targets' computation; online, the passes are inside
-the training steps).
+Usage: python3 bench/augmented/collect.py bench/augmented/<setup>
+The run folders are the configs' out_dir. Accuracies are fractions of the 10,000 test images;
+seconds are the student's training plus the teacher passes it needs (the stored soft targets'
+computation; online, the passes are inside the training steps).
 """
 import json
 import os
@@ -15,8 +15,8 @@ def load(path):
         return json.load(f)
 
 
-def student(runs, name):
-    r = load(os.path.join(runs, name, "results.json"))
+def student(config):
+    r = load(os.path.join(config["out_dir"], "results.json"))
     d = r["student_distilled"]
     return {"test_accuracy": d["test_accuracy"],
             "validation_accuracy": d["validation_accuracy"],
@@ -25,32 +25,45 @@ def student(runs, name):
             "soft_targets_seconds": r["distillation"]["soft_targets_seconds"]}
 
 
-def main(runs, out):
-    teacher_run = load(os.path.join(runs, "online", "results.json"))["teacher"]
-    with open(os.path.join(runs, "teacher", "train-teacher", "metrics.jsonl")) as f:
+def teacher(setup, online_run):
+    config = load(os.path.join(setup, "teacher.json"))
+    with open(os.path.join(config["out_dir"], "train-teacher", "metrics.jsonl")) as f:
         epochs = [json.loads(line) for line in f if line.strip()]
+    t = online_run["teacher"]
+    return {"architecture": config["teacher"]["model"]["architecture"],
+            "test_accuracy": t["test_accuracy"],
+            "validation_accuracy": t["validation_accuracy"],
+            "parameters": t["parameters"],
+            "epochs": len(epochs),
+            "train_seconds": sum(e["seconds"] for e in epochs)}
+
+
+def main(setup):
+    configs = {n: load(os.path.join(setup, n + ".json"))
+               for n in ("online", "stored_views", "stored_no_augmentation")}
+    online_run = load(os.path.join(configs["online"]["out_dir"], "results.json"))
+    views_run = load(os.path.join(configs["stored_views"]["out_dir"], "results.json"))
+    data = configs["online"]["data"]
     results = {
-        "teacher": {"architecture": "resnet20", "test_accuracy": teacher_run["test_accuracy"],
-                    "validation_accuracy": teacher_run["validation_accuracy"],
-                    "parameters": teacher_run["parameters"],
-                    "epochs": len(epochs),
-                    "train_seconds": sum(e["seconds"] for e in epochs)},
-        "student": {"architecture": "resnet8",
-                    "parameters": load(os.path.join(runs, "online", "results.json"))
-                    ["student_distilled"]["parameters"], "epochs": 8},
-        "online": student(runs, "online"),
-        "stored_views": dict(student(runs, "stored_views"),
-                             k=load(os.path.join(runs, "stored_views", "results.json"))
-                             ["distillation"]["views"]),
-        "stored_no_augmentation": student(runs, "stored_no_augmentation"),
+        "teacher": teacher(setup, online_run),
+        "student": {"architecture": configs["online"]["student"]["model"]["architecture"],
+                    "parameters": online_run["student_distilled"]["parameters"],
+                    "epochs": configs["online"]["student"]["training"]["epochs"]},
+        "transfer_set_images": (data.get("train_limit") or 60000) - data.get("heldout", 0),
+        "online": student(configs["online"]),
+        "stored_views": dict(student(configs["stored_views"]),
+                             k=views_run["distillation"]["views"]),
+        "stored_no_augmentation": student(configs["stored_no_augmentation"]),
     }
-    tmp = out + ".tmp"
-    with open(tmp, "w") as f:
+    results["stored_views_time_ratio"] = (results["stored_views"]["seconds"] /
+                                          results["online"]["seconds"])
+    out = os.path.join(setup, "results.json")
+    with open(out + ".tmp", "w") as f:
         json.dump(results, f, indent=2)
         f.write("\n")
-    os.replace(tmp, out)
+    os.replace(out + ".tmp", out)
     print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1])

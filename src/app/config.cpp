@@ -187,43 +187,6 @@ void apply_runtime(TeacherConfig& t, int64_t threads, const torch::Device& devic
 }
 
 
-DataConfig read_data(ObjectReader& root) {
-  ObjectReader d(root.object("data"), "data");
-  DataConfig c;
-  c.dataset = d.get("dataset", c.dataset);
-  int64_t classes = 0;
-  try {
-    classes = dataset_classes(c.dataset);
-  } catch (const std::invalid_argument&) {
-    throw ConfigError("data.dataset: must be one of " + std::string(kDatasetNames) + ", got \"" +
-                      c.dataset + "\"");
-  }
-  c.dir = d.get("dir", c.dir);
-  check_path("data.dir", c.dir);
-  for (auto [key, field] : {std::pair{"train_limit", &c.train_limit},
-                            std::pair{"test_limit", &c.test_limit},
-                            std::pair{"heldout", &c.heldout}}) {
-    *field = d.get(key, *field);
-    if (*field < 0) {
-      throw ConfigError(std::string("data.") + key + ": must be >= 0, got " + std::to_string(*field));
-    }
-  }
-  c.unlabeled = d.get("unlabeled", c.unlabeled);
-  c.omit_classes = d.get("omit_classes", c.omit_classes);
-  for (const auto k : c.omit_classes) {
-    if (k < 0 || k >= classes) {
-      throw ConfigError("data.omit_classes: class " + std::to_string(k) + " is outside [0, " +
-                        std::to_string(classes) + ")");
-    }
-  }
-  if (!c.omit_classes.empty() && c.heldout == 0) {
-    throw ConfigError("data.heldout: must be > 0 with data.omit_classes, to choose the bias "
-                      "shift on images the student never saw (e.g. 5000)");
-  }
-  d.finish();
-  return c;
-}
-
 DistillationConfig read_distillation(ObjectReader& root) {
   ObjectReader k(root.object("distillation"), "distillation");
   DistillationConfig c;
@@ -359,14 +322,7 @@ nlohmann::json to_json(const ExperimentConfig& c) {
           {"seed", c.seed},
           {"threads", c.threads},
           {"device", c.device},
-          {"data",
-           {{"dataset", c.data.dataset},
-            {"dir", c.data.dir},
-            {"train_limit", c.data.train_limit},
-            {"test_limit", c.data.test_limit},
-            {"heldout", c.data.heldout},
-            {"unlabeled", c.data.unlabeled},
-            {"omit_classes", c.data.omit_classes}}}};
+          {"data", data_to_json(c.data)}};
   if (c.has_distillation) {
     out["teacher"] = teacher_to_json(c.teacher);
     out["student"] = {{"model", c.student.model},

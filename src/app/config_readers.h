@@ -2,8 +2,8 @@
 #ifdef DISTILLERY_CORE_ONLY
 #error "an application-layer header (distillery::app): the core must not include it"
 #endif
-// Internal: the readers and writers of config sections that src/config.cpp and
-// src/config_specialists.cpp share. Not installed; not part of the public API.
+// Internal: the readers and writers of config sections that src/app/config.cpp,
+// config_data.cpp and config_specialists.cpp share. Not installed; not part of the public API.
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +38,10 @@ void check_temperature_and_alpha(const KDLossOptions& loss, const std::string& s
 // An integer option of `r` that must lie in [low, high].
 int64_t read_bounded(ObjectReader& r, const std::string& key, int64_t fallback, int64_t low,
                      int64_t high);
+
+// The "data" section (config_data.cpp), validated; and its JSON.
+DataConfig read_data(ObjectReader& root);
+nlohmann::json data_to_json(const DataConfig& config);
 
 // The "generalist" and "specialists" sections.
 SpecialistsConfig read_specialists(ObjectReader& root, const DataConfig& data, uint64_t seed);

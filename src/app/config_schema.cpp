@@ -59,6 +59,7 @@ int64_t dataset_classes(const std::string& dataset) {
   if (dataset == "cifar100") return 100;
   if (dataset == "cifar100-coarse") return 20;
   if (dataset == "fashion-mnist" || dataset == "mnist" || dataset == "cifar10") return 10;
+  if (dataset == "image-folder" || dataset == "npy") return 0;
   throw std::invalid_argument("unknown data set \"" + dataset + "\" (known: " + kDatasetNames +
                               ")");
 }

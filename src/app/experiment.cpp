@@ -9,11 +9,9 @@
 #include <stdexcept>
 
 #include "distillery/bias_correction.h"
-#include "distillery/data/cifar.h"
 #include "distillery/callbacks.h"
 #include "distillery/fingerprint.h"
 #include "distillery/io.h"
-#include "distillery/runtime.h"
 #include "distillery/app/model_specs.h"
 #include "distillery/app/output_dir.h"
 #include "distillery/soft_targets.h"
@@ -202,10 +200,12 @@ void correct_omitted_classes(const ExperimentConfig& c, const ExperimentData& d,
 }
 
 nlohmann::json results_json(const ExperimentConfig& c, const ExperimentResult& result,
-                            bool labeled_transfer) {
+                            const data::Dataset& transfer) {
+  const bool labeled_transfer = transfer.labeled();
   nlohmann::json results = {
       {"name", c.name},
       {"dataset", c.data.dataset},
+      {"class_names", transfer.class_names},
       {"distillation",
        {{"temperature", c.distillation.loss.temperature()},
         {"alpha", c.distillation.loss.alpha()},
@@ -240,65 +240,6 @@ nlohmann::json to_json(const ModelReport& r) {
           {"validation_examples", r.validation ? nlohmann::json(r.validation->examples) : nullptr},
           {"validation_accuracy", r.validation ? nlohmann::json(r.validation->accuracy) : nullptr}};
 }
-
-data::Dataset load_dataset_split(const std::string& dataset, const std::string& dir,
-                                 data::Split split, int64_t limit) {
-  dataset_classes(dataset);  // a known name
-  if (dataset == "cifar10") {
-    return data::load_cifar10(dir, split, data::kCifar10Normalization, limit);
-  }
-  if (dataset == "cifar100" || dataset == "cifar100-coarse") {
-    const auto labels = dataset == "cifar100" ? data::CifarLabels::kFine : data::CifarLabels::kCoarse;
-    return data::load_cifar100(dir, split, labels, data::kCifar100Normalization, limit);
-  }
-  const auto norm = dataset == "mnist" ? data::kMnistNormalization
-                                       : data::kFashionMnistNormalization;
-  auto set = data::load_mnist_format(dir, split, norm,
-                                     /*labels_optional=*/split == data::Split::kTrain, limit);
-  set.name = dataset;  // what the models trained on it record (ModelInfo)
-  set.class_names = data::mnist_format_class_names(dataset);
-  return set;
-}
-
-ExperimentData load_experiment_data(const DataConfig& config) {
-  // Only the first train_limit / test_limit images are read: memory follows the limits.
-  data::Dataset train, test;
-  try {
-    train = load_dataset_split(config.dataset, config.dir, data::Split::kTrain, config.train_limit);
-    test = load_dataset_split(config.dataset, config.dir, data::Split::kTest, config.test_limit);
-  } catch (const std::runtime_error& e) {
-    throw std::runtime_error("data.dir: " + std::string(e.what()));
-  }
-  if (train.images.sizes().slice(1) != test.images.sizes().slice(1)) {
-    throw std::runtime_error(config.dir + ": training images are " +
-                             shape_text(shape_of(train)) + " but test images are " +
-                             shape_text(shape_of(test)) + "; both splits must have one size");
-  }
-  ExperimentData d;
-  if (config.heldout >= train.size()) {
-    throw std::runtime_error("data.heldout: " + std::to_string(config.heldout) +
-                             " held-out images would leave no training images (there are " +
-                             std::to_string(train.size()) + ")");
-  }
-  d.heldout = train.slice(train.size() - config.heldout, config.heldout);
-  d.train = train.head(train.size() - config.heldout);
-  if (!train.labeled() && (!config.omit_classes.empty() || config.heldout > 0)) {
-    throw std::runtime_error(config.dir + ": the training images have no labels file, so "
-                             "data.omit_classes and data.heldout cannot be used");
-  }
-  d.transfer = train.labeled() ? d.train.without_classes(config.omit_classes) : d.train;
-  d.test = test;
-  if (d.transfer.size() == 0) {
-    throw std::runtime_error("data.omit_classes leaves an empty transfer set");
-  }
-  spdlog::info("data: {} training ({} in the transfer set), {} held-out and {} test images of {} "
-               "from {}",
-               d.train.size(), d.transfer.size(), d.heldout.size(), d.test.size(),
-               shape_text(shape_of(d.train)), config.dir);
-  retain_freed_memory();  // the program's malloc settings, once the data is in memory
-  return d;
-}
-
 
 ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user_callbacks) {
   require_distillation(c);
@@ -352,7 +293,7 @@ ExperimentResult run_experiment(const ExperimentConfig& c, const Callbacks& user
     save_model(out.path("student_distilled_corrected.pt"), distilled, student_record);
   }
   write_file_atomic(out.path("results.json"),
-                    results_json(c, result, transfer.labeled()).dump(2) + "\n");
+                    results_json(c, result, transfer).dump(2) + "\n");
   out.commit();
   return result;
 }

@@ -350,3 +350,58 @@ TEST(Config, TeacherSeedsStayWithinWhatTheResolvedConfigCanHold) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string data_error(const std::string& data) {
+  return error_of(R"({"student": {"model": {"architecture": "mlp"}},
+                      "teacher": {"model": {"architecture": "mlp"}}, "data": )" + data + "}");
+}
+
+TEST(Config, ImageFolderAndNpySettingsAreReadAndWrittenBack) {
+  const auto c = distillery::parse_config(R"({
+    "student": {"model": {"architecture": "mlp"}}, "teacher": {"model": {"architecture": "mlp"}},
+    "data": {"dataset": "image-folder", "dir": "pets", "image_size": [24, 32], "resize": true,
+             "grayscale": true, "omit_classes": [40], "heldout": 5}})", "exp.json");
+  EXPECT_EQ(c.data.image_size, (std::vector<int64_t>{24, 32}));
+  EXPECT_TRUE(c.data.resize);
+  EXPECT_TRUE(c.data.grayscale);
+  // The class count is the data's: class 40 is checked once the folders are read.
+  EXPECT_EQ(c.data.omit_classes, (std::vector<int64_t>{40}));
+  const auto back = distillery::to_json(c);
+  EXPECT_EQ(back.at("data").at("image_size"), nlohmann::json::array({24, 32}));
+  EXPECT_FALSE(back.at("data").contains("layout"));
+  EXPECT_EQ(distillery::parse_config(back.dump(), "again.json").data.image_size, c.data.image_size);
+  const auto npy = distillery::parse_config(
+      R"({"student": {"model": {"architecture": "mlp"}}, "teacher": {"model": {"architecture": "mlp"}},
+          "data": {"dataset": "npy", "dir": "arrays", "layout": "nhwc"}})", "exp.json");
+  EXPECT_EQ(npy.data.layout, "nhwc");
+  EXPECT_EQ(distillery::to_json(npy).at("data").at("layout"), "nhwc");
+  EXPECT_EQ(distillery::dataset_classes("image-folder"), 0);
+  EXPECT_EQ(distillery::dataset_classes("npy"), 0);
+}
+
+TEST(Config, ImageSettingsAreRefusedWhereTheyDoNotApply) {
+  EXPECT_EQ(data_error(R"({"resize": true})"),
+            "exp.json: data.resize: only for data.dataset image-folder, not fashion-mnist; "
+            "remove it");
+  EXPECT_EQ(data_error(R"({"dataset": "image-folder", "layout": "nhwc"})"),
+            "exp.json: data.layout: only for data.dataset npy, not image-folder; remove it");
+  EXPECT_EQ(data_error(R"({"dataset": "npy", "layout": "hwc"})"),
+            "exp.json: data.layout: must be \"auto\", \"nhwc\", \"nchw\" or \"nhw\", got \"hwc\"");
+  EXPECT_EQ(data_error(R"({"dataset": "image-folder", "image_size": [32]})"),
+            "exp.json: data.image_size: must be [height, width] in pixels, each >= 1");
+  EXPECT_EQ(data_error(R"({"dataset": "image-folder", "image_size": [0, 4]})"),
+            "exp.json: data.image_size: must be [height, width] in pixels, each >= 1");
+  EXPECT_EQ(data_error(R"({"dataset": "image-folder", "resize": true})"),
+            "exp.json: data.resize: needs data.image_size, the [height, width] to resize to");
+  EXPECT_EQ(data_error(R"({"dataset": "image-folder", "omit_classes": [-1], "heldout": 5})"),
+            "exp.json: data.omit_classes: class -1 is outside [0, the number of classes)");
+  EXPECT_EQ(data_error(R"({"dataset": "cifar10", "omit_classes": [10], "heldout": 5})"),
+            "exp.json: data.omit_classes: class 10 is outside [0, 10)");
+  EXPECT_EQ(data_error(R"({"dataset": "imagenet"})"),
+            "exp.json: data.dataset: must be one of fashion-mnist, mnist, cifar10, cifar100, "
+            "cifar100-coarse, image-folder, npy, got \"imagenet\"");
+}
+
+}  // namespace

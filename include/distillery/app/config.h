@@ -95,10 +95,11 @@ namespace distillery {
 
 /// The data set names a config's data.dataset takes, for messages.
 inline constexpr const char* kDatasetNames =
-    "fashion-mnist, mnist, cifar10, cifar100, cifar100-coarse";
+    "fashion-mnist, mnist, cifar10, cifar100, cifar100-coarse, image-folder, npy";
 
 /// The number of classes of the data set named `dataset` (data.dataset): 10 for fashion-mnist,
-/// mnist and cifar10, 100 for cifar100, 20 for cifar100-coarse (CIFAR-100's superclasses).
+/// mnist and cifar10, 100 for cifar100, 20 for cifar100-coarse (CIFAR-100's superclasses), 0
+/// for image-folder and npy (known once the data is read: the class folders, the labels).
 /// Throws std::invalid_argument naming the value and the known names otherwise.
 int64_t dataset_classes(const std::string& dataset);
 
@@ -106,11 +107,26 @@ int64_t dataset_classes(const std::string& dataset);
 struct DataConfig {
   /// One of kDatasetNames: "fashion-mnist" and "mnist" are read from IDX files,
   /// "cifar10", "cifar100" and "cifar100-coarse" from the CIFAR binary files
-  /// (`scripts/fetch_data.sh cifar10|cifar100`); the name picks the normalisation.
+  /// (`scripts/fetch_data.sh cifar10|cifar100`), each with its standard normalisation;
+  /// "image-folder" from `<dir>/train/<class>/*.png|jpg|jpeg|bmp` and `<dir>/test/<class>/...`,
+  /// "npy" from `<dir>/{train,test}_{images,labels}.npy`, both normalised as measured on the
+  /// training images (see load_dataset_split, experiment_data.h).
   std::string dataset = "fashion-mnist";
-  /// Directory holding the data set's files (the four IDX files, plain or .gz; or the CIFAR
-  /// binary files, directly or in the folder their archive unpacks to).
+  /// Directory holding the data set's files (the four IDX files, plain or .gz; the CIFAR
+  /// binary files, directly or in the folder their archive unpacks to; the train/ and test/
+  /// class folders; the .npy files).
   std::string dir = "/usr/share/datasets/fashion-mnist";
+  /// image-folder only: `{height, width}` in pixels that every image has, or is resized to with
+  /// `resize`; empty = the size of the first training image.
+  std::vector<int64_t> image_size;
+  /// image-folder only: resize every image to `image_size` (needs it) instead of refusing an
+  /// image of another size.
+  bool resize = false;
+  /// image-folder only: read one gray channel instead of three RGB channels.
+  bool grayscale = false;
+  /// npy only: how the images arrays' dimensions are read: "auto" (from the shape), "nhwc",
+  /// "nchw" or "nhw" (data::NpyLayout).
+  std::string layout = "auto";
   /// Use only the first N training examples; 0 = all. For quick trials and tests.
   int64_t train_limit = 0;
   /// Use only the first N test examples; 0 = all.

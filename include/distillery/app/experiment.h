@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "distillery/app/config.h"
+#include "distillery/app/experiment_data.h"
 #include "distillery/trainer.h"
 
 namespace distillery {
@@ -45,19 +46,6 @@ struct ModelReport {
   std::optional<EvalResult> validation;
 };
 
-/// The data of one experiment, split as the config says.
-struct ExperimentData {
-  /// Training images minus the held-out ones: what the teacher is trained on.
-  data::Dataset train;
-  /// What the students learn from: `train` without `omit_classes` (unlabeled for
-  /// distillation when `data.unlabeled`).
-  data::Dataset transfer;
-  /// The last `data.heldout` training images (empty when 0).
-  data::Dataset heldout;
-  /// The test split.
-  data::Dataset test;
-};
-
 /// Results of `run_experiment`.
 struct ExperimentResult {
   ModelReport teacher;
@@ -83,21 +71,6 @@ struct ExperimentResult {
 
 /// The JSON of a report: the fields above under their own names.
 nlohmann::json to_json(const ModelReport& report);
-
-/// One split of the data set named `dataset` from `dir`, its first `limit` examples (0 = all):
-/// IDX files for fashion-mnist and mnist (a missing training labels file gives an unlabeled
-/// set), the CIFAR binary files for cifar10, cifar100 (fine labels) and cifar100-coarse; uint8
-/// pixels with the set's name, class names and standard normalisation. Throws
-/// std::invalid_argument for an unknown name, std::runtime_error naming the file as the readers
-/// (data/idx.h, data/cifar.h).
-data::Dataset load_dataset_split(const std::string& dataset, const std::string& dir,
-                                 data::Split split, int64_t limit = 0);
-
-/// Loads and splits the data named by `config`. Throws std::runtime_error naming the file on
-/// missing or malformed data, when the train and test images differ in shape, or when the
-/// held-out part would leave no training images. Once the data is in memory it calls
-/// `retain_freed_memory()` (runtime.h), as the program's setting.
-ExperimentData load_experiment_data(const DataConfig& config);
 
 /// Runs the experiment of `config` and writes to `config.out_dir`: `results.json` (objects
 /// `teacher`, `student_scratch`, `student_distilled` — each a ModelReport — plus the
