@@ -1,7 +1,8 @@
 """Collects the runs of one setup of bench/augmented/run.sh into <setup>/results.json.
 
-Usage: python3 bench/augmented/collect.py bench/augmented/<setup>
-The run folders are the configs' out_dir. Accuracies are fractions of the 10,000 test images;
+Usage: python3 bench/augmented/collect.py bench/augmented/<setup> [--headline]
+With --headline the same results also go to bench/augmented/results.json, the issue's file (the
+setup that answers it: resnet110_resnet8). The run folders are the configs' out_dir. Accuracies are fractions of the 10,000 test images;
 seconds are the student's training plus the teacher passes it needs (the stored soft targets'
 computation; online, the passes are inside the training steps).
 """
@@ -38,13 +39,14 @@ def teacher(setup, online_run):
             "train_seconds": sum(e["seconds"] for e in epochs)}
 
 
-def main(setup):
+def main(setup, headline=False):
     configs = {n: load(os.path.join(setup, n + ".json"))
                for n in ("online", "stored_views", "stored_no_augmentation")}
     online_run = load(os.path.join(configs["online"]["out_dir"], "results.json"))
     views_run = load(os.path.join(configs["stored_views"]["out_dir"], "results.json"))
     data = configs["online"]["data"]
     results = {
+        "setup": os.path.basename(os.path.normpath(setup)),
         "teacher": teacher(setup, online_run),
         "student": {"architecture": configs["online"]["student"]["model"]["architecture"],
                     "parameters": online_run["student_distilled"]["parameters"],
@@ -57,13 +59,16 @@ def main(setup):
     }
     results["stored_views_time_ratio"] = (results["stored_views"]["seconds"] /
                                           results["online"]["seconds"])
-    out = os.path.join(setup, "results.json")
-    with open(out + ".tmp", "w") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
-    os.replace(out + ".tmp", out)
+    outs = [os.path.join(setup, "results.json")]
+    if headline:
+        outs.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json"))
+    for out in outs:
+        with open(out + ".tmp", "w") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
+        os.replace(out + ".tmp", out)
     print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], "--headline" in sys.argv[2:])
