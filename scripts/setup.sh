@@ -12,9 +12,12 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake ninja-build python3-venv pkg-config gnuplot-nox
               libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev zlib1g-dev libopencv-core-dev
-              libopencv-imgcodecs-dev libopencv-imgproc-dev
+              libopencv-imgcodecs-dev libopencv-imgproc-dev libonnx-dev libprotobuf-dev
               dataset-fashion-mnist)
 TORCH_VERSION=2.13.0
+# The ONNX checker and runtime that the export tests run the exported files in (PyPI).
+ONNX_VERSION=1.23.2
+ONNXRUNTIME_VERSION=1.32.0
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -35,6 +38,11 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+
   INDEX=()
   [[ -n "${TORCH_INDEX_URL:-}" ]] && INDEX=(--index-url "$TORCH_INDEX_URL")
   .venv/bin/pip install -q "${INDEX[@]}" "torch==$TORCH_VERSION" numpy
+fi
+
+if ! .venv/bin/python -c "import onnx, onnxruntime, sys; sys.exit(onnx.__version__ != '$ONNX_VERSION' or onnxruntime.__version__ != '$ONNXRUNTIME_VERSION')" 2>/dev/null; then
+  echo "setup: installing onnx==$ONNX_VERSION onnxruntime==$ONNXRUNTIME_VERSION into .venv"
+  .venv/bin/pip install -q "onnx==$ONNX_VERSION" "onnxruntime==$ONNXRUNTIME_VERSION"
 fi
 
 TORCH_PREFIX=$(.venv/bin/python -c 'import torch; print(torch.utils.cmake_prefix_path)')

@@ -1,6 +1,5 @@
 #include "distillery/model_size.h"
 
-#include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/torch.h>
 
@@ -13,9 +12,13 @@
 #include <vector>
 
 #include "eval_mode.h"
+#include "traced_forward.h"
 
 namespace distillery {
 namespace {
+
+using detail::first_line;
+using detail::trace_forward;
 
 int64_t product(const std::vector<int64_t>& sizes, std::size_t from = 0) {
   int64_t total = 1;
@@ -46,14 +49,6 @@ std::vector<std::string> words_of(const std::string& name) {
 
 bool contains(const std::string& text, const char* part) {
   return text.find(part) != std::string::npos;
-}
-
-// The first line of a message, at most 300 characters (the tracer's messages may print whole
-// weight tensors).
-std::string first_line(const std::string& message) {
-  auto line = message.substr(0, message.find('\n'));
-  if (line.size() > 300) line = line.substr(0, 300) + " ...";
-  return line;
 }
 
 // Whether an operator this count does not handle may hide matrix products: its name speaks of a
@@ -145,24 +140,6 @@ int64_t multiply_adds_of(const torch::jit::Block* block) {
     for (const auto* inner : node->blocks()) total += multiply_adds_of(inner);
   }
   return total;
-}
-
-// The graph of one forward of `model` on `image`, with the module's parameters and buffers as
-// inputs of the trace (the tracer refuses a tensor that requires grad as a constant).
-std::shared_ptr<torch::jit::Graph> trace_forward(const Model& model, const torch::Tensor& image) {
-  torch::jit::Stack inputs{image};
-  for (const auto& tensor : model->parameters()) inputs.emplace_back(tensor);
-  for (const auto& tensor : model->buffers()) {
-    if (tensor.defined()) inputs.emplace_back(tensor);
-  }
-  const auto& forward = model.forward_function();
-  const auto traced = torch::jit::tracer::trace(
-      std::move(inputs),
-      [&forward](torch::jit::Stack stack) -> torch::jit::Stack {
-        return {forward(stack.front().toTensor())};
-      },
-      [](const torch::autograd::Variable&) { return std::string(); }, /*strict=*/false);
-  return traced.first->graph;
 }
 
 }  // namespace

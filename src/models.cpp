@@ -1,5 +1,6 @@
 #include "distillery/models.h"
 
+#include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/torch.h>
 
 namespace distillery {
@@ -39,7 +40,10 @@ torch::nn::Sequential make_mlp(const MLPOptions& options, InputShape input, int6
 torch::Tensor MaxPool2x2Impl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(2) >= 2 && x.size(3) >= 2,
               "MaxPool2x2 needs [B, C, H, W] input with H, W >= 2, got shape ", x.sizes());
-  if (torch::GradMode::is_enabled() && x.requires_grad()) return torch::max_pool2d(x, 2);
+  // Training, and tracing (the ONNX export, the multiply-add count), take the plain operator.
+  if ((torch::GradMode::is_enabled() && x.requires_grad()) || torch::jit::tracer::isTracing()) {
+    return torch::max_pool2d(x, 2);
+  }
   using torch::indexing::Slice;
   const int64_t h = x.size(2) / 2 * 2, w = x.size(3) / 2 * 2;
   auto sub = [&](int64_t row, int64_t col) {

@@ -148,7 +148,7 @@ TEST_F(CliChecksTest, VersionLogsOnStderrAndEmptyOverrides) {
   r = cli("evalute model.pt", config);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("distillery: unknown command 'evalute'; the commands are run, train, "
-                          "soft-targets, specialists, evaluate and models (see --help)"),
+                          "soft-targets, specialists, evaluate, export and models (see --help)"),
             std::string::npos)
       << r.output;
 

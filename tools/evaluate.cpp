@@ -85,9 +85,9 @@ void check_fits(const distillery::SavedModel& saved, const std::string& model_pa
   }
 }
 
-// The model file, or an error saying what `evaluate` takes (not the config keys that
-// load_model's advice is about).
-distillery::SavedModel load_for_evaluation(const std::string& model_path) {
+}  // namespace
+
+distillery::SavedModel load_model_file(const std::string& model_path, const std::string& command) {
   try {
     return distillery::load_model(model_path);
   } catch (const distillery::ModelFileKindError& e) {
@@ -99,15 +99,14 @@ distillery::SavedModel load_for_evaluation(const std::string& model_path) {
                            ? "a PyTorch state dict or other torch.save file"
                            : "a TorchScript file";
     throw std::runtime_error(model_path + ": this is " + what + ", not a distillery model file; "
-                             "`distillery evaluate` takes a model file written by distillery "
-                             "(run, train, specialists), which records its architecture");
+                             "`distillery " + command + "` takes a model file written by "
+                             "distillery (run, train, specialists), which records its "
+                             "architecture");
   }
 }
 
-}  // namespace
-
 int evaluate(const std::string& model_path, const EvaluateOptions& o) {
-  auto saved = load_for_evaluation(model_path);
+  auto saved = load_model_file(model_path, "evaluate");
   refuse_specialist(saved, model_path);
   const auto [dataset, norm] = evaluation_data(saved, model_path, o);
   const auto which = o.split == "train" ? distillery::data::Split::kTrain

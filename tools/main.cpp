@@ -22,6 +22,7 @@
 #include "distillery/callbacks.h"
 #include "distillery/app/config.h"
 #include "distillery/data/dataset.h"
+#include "distillery/export.h"
 #include "distillery/app/experiment.h"
 #include "distillery/metrics.h"
 #include "distillery/app/model_specs.h"
@@ -30,6 +31,7 @@
 #include "distillery/app/specialists/pipeline.h"
 #include "distillery/version.h"
 #include "evaluate.h"
+#include "export.h"
 #include "models.h"
 
 namespace {
@@ -159,8 +161,9 @@ struct CommandLine {
   std::string config_path, which = "teacher", output, model_path;
   distillery::tool::EvaluateOptions eval;
   distillery::tool::ModelsOptions models;
+  distillery::tool::ExportOptions export_options;
   CLI::App *run = nullptr, *train = nullptr, *soft = nullptr, *specialists = nullptr,
-           *evaluate = nullptr, *list_models = nullptr;
+           *evaluate = nullptr, *list_models = nullptr, *export_model = nullptr;
   CLI::Option* eval_data = nullptr;
 };
 
@@ -220,6 +223,21 @@ void add_evaluate_command(CommandLine& c) {
   cmd->add_flag("--json", c.eval.as_json, "Print the result as JSON");
 }
 
+void add_export_command(CommandLine& c) {
+  auto* cmd = c.app.add_subcommand(
+      "export", "Write a saved model as an ONNX file for a device: input pixels [N, C, H, W] in "
+                "[0, 1] with the normalisation inside, output logits [N, classes]");
+  c.export_model = cmd;
+  cmd->add_option("model", c.model_path, "Model file written by distillery (.pt)")->required();
+  cmd->add_option("--output,-o", c.export_options.output,
+                  "ONNX file to write (default: the model file with extension .onnx)")
+      ->check(kNonEmpty);
+  cmd->add_option("--opset", c.export_options.opset, "ONNX operator set")
+      ->capture_default_str()
+      ->check(CLI::Range(distillery::min_onnx_opset(), distillery::max_onnx_opset()));
+  cmd->add_flag("--json", c.export_options.as_json, "Print what was written as JSON");
+}
+
 void add_models_command(CommandLine& c) {
   auto* cmd = c.app.add_subcommand(
       "models", "List the architectures a config's \"model\" can name, with parameters and "
@@ -241,6 +259,7 @@ int dispatch(CommandLine& c) {
     if (*c.soft) return soft_targets(c.config_path, c.output, c.overrides);
     if (*c.specialists) return specialists(c.config_path, c.overrides);
     if (*c.list_models) return distillery::tool::print_models(c.models);
+    if (*c.export_model) return distillery::tool::export_model(c.model_path, c.export_options);
     if (*c.evaluate) {
       c.eval.data_given = c.eval_data->count() > 0;
       return distillery::tool::evaluate(c.model_path, c.eval);
@@ -273,6 +292,7 @@ int main(int argc, char** argv) {
   add_experiment_commands(c);
   add_evaluate_command(c);
   add_models_command(c);
+  add_export_command(c);
   // The top level takes flags only, so its first word is the command: name a mistyped one
   // (CLI11 would only say that a subcommand is required).
   for (int i = 1; i < argc; ++i) {
@@ -283,7 +303,7 @@ int main(int argc, char** argv) {
     if (std::none_of(commands.begin(), commands.end(),
                      [&](const CLI::App* cmd) { return cmd->get_name() == word; })) {
       std::fprintf(stderr, "distillery: unknown command '%s'; the commands are run, train, "
-                           "soft-targets, specialists, evaluate and models (see --help)\n", word.c_str());
+                           "soft-targets, specialists, evaluate, export and models (see --help)\n", word.c_str());
       return kExitUsage;
     }
     break;

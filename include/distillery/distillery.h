@@ -20,6 +20,7 @@
 #include "distillery/data/pixel_statistics.h"
 #include "distillery/data/prefetcher.h"
 #include "distillery/data/sampler.h"
+#include "distillery/export.h"
 #include "distillery/fingerprint.h"
 #include "distillery/io.h"
 #include "distillery/losses.h"
