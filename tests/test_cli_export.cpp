@@ -42,6 +42,18 @@ TEST_F(TinyRunTest, ExportWritesTheStudentWithTheRunsTestAccuracy) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.stdout_text.rfind(model + " -> " + dir.file("s.onnx") + ": ", 0), 0u) << r.stdout_text;
   EXPECT_TRUE(fs::exists(dir.file("s.onnx")));
+  // Never over the model itself, nor over what is not a regular file.
+  const auto before = slurp(model);
+  r = run_command(std::string(DISTILLERY_CLI) + " export " + model + " -o " + model, dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find(model + ": is the model file being exported; give --output another "
+                          "path"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(model), before);
+  r = run_command(std::string(DISTILLERY_CLI) + " export " + model + " -o /dev/null", dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("/dev/null: exists and is not a regular file"), std::string::npos)
+      << r.output;
+  EXPECT_TRUE(fs::is_character_file("/dev/null"));
 }
 
 TEST_F(TinyRunTest, ExportRefusesWhatIsNotADistilleryModelFile) {

@@ -114,6 +114,13 @@ TEST(CliOwnData, AnImageFolderRunsAndItsModelEvaluatesOnTheTestFolder) {
   EXPECT_EQ(evaluated.at("dataset"), "image-folder");
   EXPECT_EQ(evaluated.at("test_errors"), student.at("test_errors"));
   EXPECT_EQ(evaluated.at("normalization").at("mean").size(), 3u);
+  // Test folders of other classes (the same count) would shift every label: refused.
+  fs::rename(data + "/test/ant", data + "/test/zebra");
+  r = run_command(std::string(DISTILLERY_CLI) + " evaluate " + dir.file("out/student_distilled.pt") +
+                      " --data " + data, dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find(data + ": the classes (bee, cat, zebra) are not the model's (ant, bee, "
+                          "cat, from "), std::string::npos) << r.output;
 }
 
 TEST(CliOwnData, AnImageFolderWhoseTestClassesDifferIsRefused) {
@@ -132,7 +139,7 @@ TEST(CliOwnData, AnImageFolderWhoseTestClassesDifferIsRefused) {
   write_folder(data + "/test", kClasses, 2);
   c["data"]["omit_classes"] = {3};
   r = run_config(dir, c);
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("data.omit_classes: class 3 is outside [0, 3)"), std::string::npos)
       << r.output;
 }

@@ -66,7 +66,13 @@ void refuse_specialist(const distillery::SavedModel& saved, const std::string& m
   }
 }
 
-// Refuses data unlike the model's: another image shape or class count.
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// Refuses data unlike the model's: another image shape, class count or class names.
 void check_fits(const distillery::SavedModel& saved, const std::string& model_path,
                 const distillery::data::Dataset& set, const std::string& data_dir) {
   const distillery::InputShape shape{set.images.size(1), set.images.size(2), set.images.size(3)};
@@ -82,6 +88,13 @@ void check_fits(const distillery::SavedModel& saved, const std::string& model_pa
     throw std::runtime_error(model_path + ": the model has " + std::to_string(saved.num_classes) +
                              " classes but " + data_dir + " has " +
                              std::to_string(set.num_classes));
+  }
+  // Folders name their classes: the same count in another order would shift every label.
+  if (!saved.info.class_names.empty() && !set.class_names.empty() &&
+      saved.info.class_names != set.class_names) {
+    throw std::runtime_error(data_dir + ": the classes (" + joined(set.class_names) +
+                             ") are not the model's (" + joined(saved.info.class_names) + ", "
+                             "from " + model_path + "); evaluate on data of the same classes");
   }
 }
 
@@ -115,10 +128,12 @@ int evaluate(const std::string& model_path, const EvaluateOptions& o) {
   distillery::DataConfig source;
   source.dataset = dataset;
   source.dir = o.data_dir;
-  if (dataset == "image-folder") {  // read at the model's size and channels
+  if (dataset == "image-folder") {  // read at (resized to) the model's size and channels
     source.image_size = {saved.input.height, saved.input.width};
+    source.resize = true;
     source.grayscale = saved.input.channels == 1;
   }
+  if (dataset == "npy") source.layout = o.layout;
   auto test = distillery::load_dataset_split(source, which, o.limit, norm, saved.num_classes);
   test.normalization = norm;
   check_fits(saved, model_path, test, o.data_dir);

@@ -16,6 +16,7 @@ struct EvaluateOptions {
   std::string dataset;      // --dataset, or empty
   std::string split = "test";
   int64_t limit = 0;
+  std::string layout = "auto";  // --layout, for .npy data (DataConfig::layout)
   bool as_json = false;
 };
 

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "distillery/app/config.h"
 #include "distillery/export.h"
 #include "distillery/io.h"
 #include "evaluate.h"
@@ -38,12 +39,31 @@ std::string reported_test_accuracy(const std::string& model_path) {
   }
 }
 
+// Refuses an output that would replace the model file itself, or something that is not a
+// regular file (a device such as /dev/null, a pipe, a link, a directory): the atomic write
+// replaces what is at the path.
+void check_output(const std::string& model_path, const std::string& output) {
+  std::error_code error;
+  const auto status = fs::symlink_status(output, error);
+  if (error || !fs::exists(status)) return;
+  if (!fs::is_regular_file(status)) {
+    throw distillery::ConfigError(output + ": exists and is not a regular file (a link, "
+                                  "device, pipe or directory), which the export would replace; "
+                                  "give --output a file path");
+  }
+  if (fs::equivalent(model_path, output, error)) {
+    throw distillery::ConfigError(output + ": is the model file being exported; give --output "
+                                  "another path (the default is the model's with .onnx)");
+  }
+}
+
 }  // namespace
 
 int export_model(const std::string& model_path, const ExportOptions& o) {
   const auto saved = load_model_file(model_path, "export");
   const auto output =
       o.output.empty() ? fs::path(model_path).replace_extension(".onnx").string() : o.output;
+  check_output(model_path, output);
   auto options = distillery::OnnxExportOptions().opset(o.opset).info(saved.info);
   std::vector<std::pair<std::string, std::string>> extra{{"source_model", model_path}};
   if (const auto accuracy = reported_test_accuracy(model_path); !accuracy.empty()) {

@@ -220,6 +220,10 @@ void add_evaluate_command(CommandLine& c) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max())
                   .description("NON-NEGATIVE"));
+  cmd->add_option("--layout", c.eval.layout,
+                  "For .npy images: how the array's dimensions are read (as data.layout)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "nhwc", "nchw", "nhw"}));
   cmd->add_flag("--json", c.eval.as_json, "Print the result as JSON");
 }
 

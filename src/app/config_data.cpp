@@ -23,8 +23,9 @@ void read_image_settings(ObjectReader& d, DataConfig& c) {
   c.grayscale = d.get("grayscale", c.grayscale);
   c.layout = d.get("layout", c.layout);
   if (!c.image_size.empty() &&
-      (c.image_size.size() != 2 || c.image_size[0] < 1 || c.image_size[1] < 1)) {
-    throw ConfigError("data.image_size: must be [height, width] in pixels, each >= 1");
+      (c.image_size.size() != 2 || c.image_size[0] < 1 || c.image_size[1] < 1 ||
+       c.image_size[0] > 8192 || c.image_size[1] > 8192)) {
+    throw ConfigError("data.image_size: must be [height, width] in pixels, each in [1, 8192]");
   }
   if (c.resize && c.image_size.empty()) {
     throw ConfigError("data.resize: needs data.image_size, the [height, width] to resize to");

@@ -102,8 +102,19 @@ void check_data(const DataConfig& config, const data::Dataset& train, const data
   }
   for (const auto k : config.omit_classes) {
     if (k >= train.num_classes) {  // config.cpp checked the ones it knew the classes of
-      throw std::runtime_error("data.omit_classes: class " + std::to_string(k) +
-                               " is outside [0, " + std::to_string(train.num_classes) + ")");
+      throw ConfigError("data.omit_classes: class " + std::to_string(k) + " is outside [0, " +
+                        std::to_string(train.num_classes) + ")");
+    }
+  }
+  if (train.num_classes < 2) {
+    throw std::runtime_error(config.dir + ": " + std::to_string(train.num_classes) +
+                             " class; classifying, and distilling, need at least 2");
+  }
+  if (train.labeled()) {  // a stray label (1000 among 0..2) makes classes no image has
+    const auto empty = (torch::bincount(train.labels, {}, train.num_classes) == 0).sum().item<int64_t>();
+    if (empty > 0) {
+      spdlog::warn("data: {} of the {} classes have no training image (the largest label is {}); "
+                   "check the labels", empty, train.num_classes, train.num_classes - 1);
     }
   }
 }

@@ -390,9 +390,11 @@ TEST(Config, ImageSettingsAreRefusedWhereTheyDoNotApply) {
   EXPECT_EQ(data_error(R"({"dataset": "npy", "layout": "hwc"})"),
             "exp.json: data.layout: must be \"auto\", \"nhwc\", \"nchw\" or \"nhw\", got \"hwc\"");
   EXPECT_EQ(data_error(R"({"dataset": "image-folder", "image_size": [32]})"),
-            "exp.json: data.image_size: must be [height, width] in pixels, each >= 1");
+            "exp.json: data.image_size: must be [height, width] in pixels, each in [1, 8192]");
   EXPECT_EQ(data_error(R"({"dataset": "image-folder", "image_size": [0, 4]})"),
-            "exp.json: data.image_size: must be [height, width] in pixels, each >= 1");
+            "exp.json: data.image_size: must be [height, width] in pixels, each in [1, 8192]");
+  EXPECT_EQ(data_error(R"({"dataset": "image-folder", "image_size": [100000, 4]})"),
+            "exp.json: data.image_size: must be [height, width] in pixels, each in [1, 8192]");
   EXPECT_EQ(data_error(R"({"dataset": "image-folder", "resize": true})"),
             "exp.json: data.resize: needs data.image_size, the [height, width] to resize to");
   EXPECT_EQ(data_error(R"({"dataset": "image-folder", "omit_classes": [-1], "heldout": 5})"),
