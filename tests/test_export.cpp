@@ -288,7 +288,9 @@ TEST(OnnxExportGraph, ErrorsSayWhatAndHow) {
             0u);
 }
 
-TEST(OnnxExportGraph, AWriteFailureLeavesTheOldFile) {
+// export_onnx writes only once the whole graph is made and checked: a model it refuses leaves
+// the file at the path as it was.
+TEST(OnnxExportGraph, AFailedExportLeavesTheOldFile) {
   distillery::test::TempDir dir;
   const auto path = dir.file("model.onnx");
   distillery::test::write_bytes(path, {1, 2, 3});
